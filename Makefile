@@ -1,0 +1,48 @@
+# The two commands of this project are `make build` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LANDING ?= $(or $(CES_LANDING_DIR),data/landing)
+SAMPLE_RESPONSES ?= 200000
+SAMPLE_DAYS ?= 365
+
+.PHONY: install build test dev lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## build: install, write sample landing data if the landing folder is empty, run the whole graph once
+build: $(STAMP)
+	@if [ -z "$$(find "$(LANDING)" -type f 2>/dev/null | head -n 1)" ]; then \
+		echo "Landing folder $(LANDING) is empty: writing sample data"; \
+		$(BIN)/ces sample --out "$(LANDING)" --responses $(SAMPLE_RESPONSES) --days $(SAMPLE_DAYS); \
+	fi
+	$(BIN)/ces build --landing "$(LANDING)"
+
+## test: install and run the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check orchestration tests bench
+	$(BIN)/python -m pytest
+
+## dev: open the Dagster UI on localhost
+dev: $(STAMP)
+	mkdir -p .dagster
+	DAGSTER_HOME=$(CURDIR)/.dagster $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(BIN)/ruff check orchestration tests bench
+	$(BIN)/ruff format --check orchestration tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format orchestration tests bench
+	$(BIN)/ruff check --fix orchestration tests bench
+
+clean:
+	rm -rf warehouse target logs .dagster/storage

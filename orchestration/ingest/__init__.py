@@ -1,0 +1,1 @@
+"""Ingestion: landing files into the warehouse's raw and audit schemas."""

@@ -1,0 +1,63 @@
+"""One settings object for the whole project, read from the environment once.
+
+Every path the project touches (landing folder, warehouse files, the dbt project) is
+resolved here to an absolute path, so that Dagster, dbt (a subprocess) and the CLI agree
+on where things are whatever the current directory is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Development default only: production deployments set CES_PSEUDONYM_SALT to a secret.
+DEV_PSEUDONYM_SALT = "ces-dev-salt-change-me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    warehouse_dir: Path
+    dbt_target: str
+    pseudonym_salt: str
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file every layer (raw, audit, staging, marts) is built in."""
+        return self.warehouse_dir / "ces.duckdb"
+
+    @property
+    def serving_path(self) -> Path:
+        """The read-only copy of the marts that BI users open."""
+        return self.warehouse_dir / "ces_marts.duckdb"
+
+    @property
+    def project_dir(self) -> Path:
+        return PROJECT_DIR
+
+    @classmethod
+    def from_env(
+        cls,
+        landing_dir: str | os.PathLike[str] | None = None,
+        warehouse_dir: str | os.PathLike[str] | None = None,
+        dbt_target: str | None = None,
+    ) -> Settings:
+        """Explicit arguments win over CES_* environment variables, which win over defaults."""
+        landing = landing_dir or os.environ.get("CES_LANDING_DIR") or "data/landing"
+        warehouse = warehouse_dir or os.environ.get("CES_WAREHOUSE_DIR") or "warehouse"
+        return cls(
+            landing_dir=Path(landing).expanduser().resolve(),
+            warehouse_dir=Path(warehouse).expanduser().resolve(),
+            dbt_target=dbt_target or os.environ.get("CES_DBT_TARGET") or "duckdb",
+            pseudonym_salt=os.environ.get("CES_PSEUDONYM_SALT") or DEV_PSEUDONYM_SALT,
+        )
+
+    def export_env(self) -> None:
+        """Publish the resolved settings to the environment read by dbt's profiles.yml."""
+        os.environ["CES_LANDING_DIR"] = str(self.landing_dir)
+        os.environ["CES_WAREHOUSE_DIR"] = str(self.warehouse_dir)
+        os.environ["CES_DBT_TARGET"] = self.dbt_target
+        os.environ.setdefault("CES_PSEUDONYM_SALT", self.pseudonym_salt)
