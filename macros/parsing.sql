@@ -1,0 +1,55 @@
+{#-
+    Parsing text from raw into types. Raw keeps every landed field as text; staging uses
+    these macros so that a value that does not parse becomes null (and is reported by the
+    audit models) instead of failing the build. Dialect-specific SQL lives only here.
+-#}
+
+{#- A timestamp as UTC (no time zone). Text with an offset is converted to UTC; text
+    without an offset is taken as UTC (the landing contract says so). -#}
+{% macro parse_timestamp_utc(expr) -%}
+    {{ return(adapter.dispatch('parse_timestamp_utc', 'ces_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_timestamp_utc(expr) -%}
+    (try_cast(trim({{ expr }}) as timestamptz) at time zone 'UTC')
+{%- endmacro %}
+
+{% macro default__parse_timestamp_utc(expr) -%}
+    (case
+        when trim({{ expr }}) ~ '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$'
+        then cast(cast(trim({{ expr }}) as timestamptz) at time zone 'UTC' as timestamp)
+    end)
+{%- endmacro %}
+
+{#- A whole number, or null when the text is not one. -#}
+{% macro parse_integer(expr) -%}
+    {{ return(adapter.dispatch('parse_integer', 'ces_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_integer(expr) -%}
+    try_cast(trim({{ expr }}) as bigint)
+{%- endmacro %}
+
+{% macro default__parse_integer(expr) -%}
+    (case when trim({{ expr }}) ~ '^[+-]?\d{1,18}$' then cast(trim({{ expr }}) as bigint) end)
+{%- endmacro %}
+
+{#- A decimal number written with a dot ("6", "6.0", "-1.5"); "6,5" and "banana" are null. -#}
+{% macro parse_decimal(expr) -%}
+    (case
+        when {{ regex_full_match(expr, '^\s*[+-]?[0-9]+(\.[0-9]+)?\s*$') }}
+        then cast(trim({{ expr }}) as double precision)
+    end)
+{%- endmacro %}
+
+{% macro regex_full_match(expr, pattern) -%}
+    {{ return(adapter.dispatch('regex_full_match', 'ces_warehouse')(expr, pattern)) }}
+{%- endmacro %}
+
+{% macro duckdb__regex_full_match(expr, pattern) -%}
+    regexp_full_match({{ expr }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro default__regex_full_match(expr, pattern) -%}
+    ({{ expr }} ~ '{{ pattern }}')
+{%- endmacro %}
