@@ -1,0 +1,1 @@
+"""Asset definitions: ingest (landing -> raw) and dbt (raw -> staging -> marts)."""

@@ -1,0 +1,40 @@
+"""dbt models, seeds and tests as Dagster assets and asset checks (dagster-dbt)."""
+# No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
+
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
+
+ensure_manifest()
+
+
+class CesDbtTranslator(DagsterDbtTranslator):
+    """Groups dbt assets by layer: registry (seeds), staging, intermediate, marts."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "registry"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else super().get_group_name(dbt_resource_props)
+
+
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    dagster_dbt_translator=CesDbtTranslator(),
+)
+def ces_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    """`dbt build` over the selected models: seeds, models and their tests in DAG order."""
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    yield from dbt.cli(args, context=context).stream()

@@ -1,0 +1,122 @@
+"""Run the `ces_daily_build` job in-process and summarise what it did."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from orchestration.settings import Settings
+
+INGEST_KEYS = ("raw_survey_responses", "raw_tickets")
+
+
+@dataclass
+class BuildOutcome:
+    success: bool
+    seconds: float
+    ingest: dict[str, dict] = field(default_factory=dict)
+    assets_materialized: int = 0
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_build(
+    settings: Settings, full_refresh: bool = False, log_level: str = "WARNING"
+) -> BuildOutcome:
+    """Ingest new landing files and build every dbt model and test, in one Dagster run."""
+    from orchestration.definitions import build_definitions  # heavy: imported on use
+
+    started = time.perf_counter()
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("ces_daily_build")
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={
+            "ops": {"ces_dbt_assets": {"config": {"full_refresh": full_refresh}}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        raise_on_error=False,
+    )
+    outcome = BuildOutcome(success=result.success, seconds=time.perf_counter() - started)
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        outcome.assets_materialized += 1
+        key = materialization.asset_key.to_user_string()
+        if key in INGEST_KEYS:
+            outcome.ingest[key] = {k: v.value for k, v in materialization.metadata.items()}
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            outcome.checks_passed += 1
+        else:
+            outcome.checks_failed.append(
+                f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}"
+            )
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.event_specific_data.error
+            outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else ''}")
+    return outcome
+
+
+def warehouse_summary(settings: Settings) -> dict[str, object]:
+    """Row counts and reject reasons read back from the warehouse (read-only)."""
+    from orchestration.ingest import warehouse
+
+    if not settings.warehouse_path.exists():
+        return {}
+    conn = warehouse.connect(settings.warehouse_path, read_only=True)
+    try:
+        relations = conn.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('raw', 'audit', 'staging', 'intermediate', 'marts') "
+            "order by case table_schema when 'raw' then 1 when 'audit' then 2 "
+            "when 'staging' then 3 when 'intermediate' then 4 else 5 end, table_name"
+        ).fetchall()
+        counts = {
+            name: conn.execute(f"select count(*) from {name}").fetchone()[0]
+            for (name,) in relations
+        }
+        reasons = conn.execute(
+            "select stream, error_type, count(*) from audit.rejected_rows group by all order by all"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {"counts": counts, "reject_reasons": reasons}
+
+
+def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
+    lines = [
+        f"CES build {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s",
+        "",
+        f"{'landing stream':<24}{'files new':>10}{'landed':>12}{'loaded':>12}{'rejected':>10}",
+    ]
+    for key in INGEST_KEYS:
+        m = outcome.ingest.get(key)
+        if m is None:
+            lines.append(f"{key.removeprefix('raw_'):<24}{'(not run)':>10}")
+            continue
+        lines.append(
+            f"{key.removeprefix('raw_'):<24}{m['files_new']:>10,}{m['rows_landed']:>12,}"
+            f"{m['rows_loaded']:>12,}{m['rows_rejected']:>10,}"
+        )
+    lines += [
+        "",
+        f"assets materialized: {outcome.assets_materialized}; "
+        f"checks passed: {outcome.checks_passed}; failed: {len(outcome.checks_failed)}",
+    ]
+    lines += [f"  FAILED check {name}" for name in outcome.checks_failed]
+    lines += [f"  ERROR {message}" for message in outcome.errors]
+    summary = warehouse_summary(settings)
+    if summary:
+        lines += ["", f"warehouse: {settings.warehouse_path}"]
+        lines += [f"  {name:<48}{count:>12,}" for name, count in summary["counts"].items()]
+        if summary["reject_reasons"]:
+            lines += ["", "rejected records by reason (all loads; see audit.rejected_rows):"]
+            lines += [
+                f"  {stream:<18}{reason:<28}{count:>8,}"
+                for stream, reason, count in summary["reject_reasons"]
+            ]
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""`ces`: write sample landing data, and build the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from orchestration.settings import Settings
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from orchestration.sample import generate_sample
+
+    started = time.perf_counter()
+    summary = generate_sample(
+        Path(args.out),
+        responses=args.responses,
+        days=args.days,
+        seed=args.seed,
+        end_date=args.end,
+    )
+    print(
+        f"wrote {summary.responses:,} answers (+{summary.resent:,} re-sent) and "
+        f"{summary.tickets:,} tickets in {len(summary.files)} files under {args.out} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from orchestration.build import format_summary, run_build
+
+    settings = Settings.from_env(landing_dir=args.landing, warehouse_dir=args.warehouse)
+    print(f"building {settings.warehouse_path} from {settings.landing_dir} ...", flush=True)
+    outcome = run_build(
+        settings,
+        full_refresh=args.full_refresh,
+        log_level="INFO" if args.verbose else "WARNING",
+    )
+    print(format_summary(settings, outcome))
+    return 0 if outcome.success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ces", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sample = commands.add_parser("sample", help="write deterministic sample landing files")
+    sample.add_argument("--out", required=True, help="landing folder to write into")
+    sample.add_argument("--responses", type=int, default=200_000, help="answers to write")
+    sample.add_argument("--days", type=int, default=365, help="days of data, ending at --end")
+    sample.add_argument("--seed", type=int, default=42, help="same seed, same files")
+    sample.add_argument(
+        "--end", type=date.fromisoformat, default=date(2026, 10, 31), help="last day (ISO date)"
+    )
+    sample.set_defaults(handler=_sample)
+
+    build = commands.add_parser("build", help="ingest new landing files and build every model")
+    build.add_argument("--landing", help="landing folder (default $CES_LANDING_DIR or data/landing)")
+    build.add_argument("--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)")
+    build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    build.set_defaults(handler=_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

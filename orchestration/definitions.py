@@ -1,0 +1,24 @@
+"""The Dagster code location: assembles assets, resources and jobs from their modules."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.assets.dbt import ces_dbt_assets
+from orchestration.assets.ingest import INGEST_ASSETS
+from orchestration.jobs import ces_daily_build
+from orchestration.resources import build_resources
+from orchestration.settings import Settings
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    settings.export_env()
+    return dg.Definitions(
+        assets=[*INGEST_ASSETS, ces_dbt_assets],
+        resources=build_resources(settings),
+        jobs=[ces_daily_build],
+    )
+
+
+defs = build_definitions()
