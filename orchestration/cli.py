@@ -59,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(handler=_sample)
 
     build = commands.add_parser("build", help="ingest new landing files and build every model")
-    build.add_argument("--landing", help="landing folder (default $CES_LANDING_DIR or data/landing)")
-    build.add_argument("--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)")
+    build.add_argument(
+        "--landing", help="landing folder (default $CES_LANDING_DIR or data/landing)"
+    )
+    build.add_argument(
+        "--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)"
+    )
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
     build.set_defaults(handler=_build)

@@ -315,7 +315,7 @@ def _build_tables(
         """
     )
     conn.execute(
-        f"""
+        """
         create table tickets as
         select
             k,
@@ -456,8 +456,7 @@ def _write_files(conn: duckdb.DuckDBPyConnection, out_dir: Path, days: int) -> l
         path = out_dir / "survey_responses" / f"responses_{period}.{fmt}"
         _copy(
             conn,
-            f"select {response_cols} from answers_by_period "
-            f"where period = '{period}' order by i",
+            f"select {response_cols} from answers_by_period where period = '{period}' order by i",
             path,
             fmt,
         )

@@ -1,7 +1,6 @@
 """dbt models, seeds and tests as Dagster assets and asset checks (dagster-dbt)."""
 # No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
 
-
 from collections.abc import Mapping
 from typing import Any
 

@@ -1,7 +1,6 @@
 """Ingest assets: one per landing stream, reading new files into `raw.*` and `audit.*`."""
 # No `from __future__ import annotations` here: Dagster reads annotations at runtime.
 
-
 import time
 
 import dagster as dg
@@ -30,6 +29,7 @@ def ingest_metadata(results: list[FileLoadResult], raw_rows: int, seconds: float
     return {
         "files_seen": len(results),
         "files_new": len(new),
+        "files_failed": sum(1 for r in new if r.status == "failed"),
         "rows_landed": sum(r.rows_landed for r in new),
         "rows_loaded": sum(r.rows_accepted for r in new),
         "rows_rejected": sum(r.rows_rejected for r in new),
@@ -61,9 +61,15 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
             if result.rows_rejected or result.warning:
                 context.log.warning(describe_results([result]).strip())
         context.log.info(describe_results(results) or f"no files under {stream.folder}/")
-        return dg.MaterializeResult(
-            metadata=ingest_metadata(results, raw_rows, time.perf_counter() - started)
-        )
+        metadata = ingest_metadata(results, raw_rows, time.perf_counter() - started)
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            # The other files are committed; fail the step so the run says what went wrong.
+            raise dg.Failure(
+                description="could not load: " + describe_results(failed).strip(),
+                metadata=metadata,
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return _ingest
 

@@ -169,11 +169,18 @@ def discover_files(folder: Path) -> list[Path]:
 def load_stream(
     conn: duckdb.DuckDBPyConnection, stream: Stream, landing_dir: Path
 ) -> list[FileLoadResult]:
-    """Load every file of one stream that the manifest has not seen yet."""
-    return [
-        load_landing_file(conn, stream, path, landing_dir)
-        for path in discover_files(landing_dir / stream.folder)
-    ]
+    """Load every file of one stream that the manifest has not seen yet.
+
+    A file whose load fails unexpectedly (an I/O error, a bug) is rolled back, recorded as
+    `failed` in the manifest and retried on the next run; the other files still load.
+    """
+    results = []
+    for path in discover_files(landing_dir / stream.folder):
+        try:
+            results.append(load_landing_file(conn, stream, path, landing_dir))
+        except Exception as error:
+            results.append(record_failed_file(conn, stream, path, landing_dir, error))
+    return results
 
 
 def load_landing_file(
@@ -193,34 +200,49 @@ def load_landing_file(
     )
     seen = conn.execute(
         "select file_path, status from audit.load_manifest "
-        "where stream = ? and file_hash = ? order by (file_path = ?) desc, loaded_at limit 1",
+        "where stream = ? and file_hash = ? and status <> 'failed' "
+        "order by (file_path = ?) desc, loaded_at limit 1",
         [stream.name, facts.sha256, relative],
     ).fetchone()
     if seen is not None and seen[0] == relative:
         result.status = "already_loaded"
         return result
 
+    # Everything that may fail on a bad file is probed before the transaction opens:
+    # a DuckDB error inside a transaction aborts it.
+    plan = _FilePlan()
+    if seen is not None:
+        result.status = "duplicate_content"
+        result.warnings.append(f"same content as {seen[0]}, already loaded: not read again")
+    elif file_format == "unsupported":
+        result.status = "unsupported_format"
+        result.warnings.append(
+            f"extension {path.suffix or '(none)'} is not a landing format "
+            f"({', '.join(sorted(SUPPORTED_EXTENSIONS))}): file not read"
+        )
+    elif facts.size == 0:
+        result.status = "empty"
+    else:
+        try:
+            plan = _plan_file(conn, stream, path, facts, result)
+        except UnreadableFileError as error:
+            plan = _FilePlan(unreadable=error)
+
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     conn.execute("begin transaction")
     try:
-        if seen is not None:
-            result.status = "duplicate_content"
-            result.warnings.append(f"same content as {seen[0]}, already loaded: not read again")
-        elif file_format == "unsupported":
-            result.status = "unsupported_format"
-            result.warnings.append(
-                f"extension {path.suffix or '(none)'} is not a landing format "
-                f"({', '.join(sorted(SUPPORTED_EXTENSIONS))}): file not read"
-            )
-        elif facts.size == 0:
-            result.status = "empty"
-        else:
-            try:
-                _stage_file(conn, stream, path, facts, result)
-            except UnreadableFileError as error:
-                _stage_unreadable(conn, path, error)
+        if plan.unreadable is not None:
+            _stage_unreadable(conn, path, plan.unreadable)
+            _write_staged(conn, stream, result, loaded_at)
+        elif result.status == "loaded":
+            _stage_file(conn, stream, path, plan, result)
             _write_staged(conn, stream, result, loaded_at)
         result.duration_ms = int((time.perf_counter() - started) * 1000)
+        conn.execute(  # a retry replaces the record of an earlier failed attempt
+            "delete from audit.load_manifest "
+            "where stream = ? and file_path = ? and file_hash = ? and status = 'failed'",
+            [stream.name, relative, facts.sha256],
+        )
         _record_manifest(conn, result, facts, loaded_at)
         for hook in BEFORE_COMMIT_HOOKS:
             hook(result)
@@ -232,6 +254,75 @@ def load_landing_file(
         conn.execute("drop table if exists _stage")
         conn.execute("drop table if exists _stage_rejects")
     return result
+
+
+def record_failed_file(
+    conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, landing_dir: Path, error: Exception
+) -> FileLoadResult:
+    """Record a file whose load failed unexpectedly (nothing of it was kept; retried next run)."""
+    facts = scan_file(path)
+    result = FileLoadResult(
+        stream=stream.name,
+        file_path=path.relative_to(landing_dir).as_posix(),
+        file_hash=facts.sha256,
+        file_format=SUPPORTED_EXTENSIONS.get(path.suffix.lower(), "unsupported"),
+        status="failed",
+        warnings=[f"load failed, nothing kept, retried next run: {type(error).__name__}: {error}"],
+    )
+    conn.execute(
+        "delete from audit.load_manifest where stream = ? and file_path = ? and file_hash = ?",
+        [result.stream, result.file_path, result.file_hash],
+    )
+    _record_manifest(conn, result, facts, datetime.now(UTC).replace(tzinfo=None))
+    return result
+
+
+@dataclass
+class _FilePlan:
+    """How to read a file, decided before its transaction opens."""
+
+    encoding: str | None = None
+    names: list[str] = field(default_factory=list)  # column names in file order
+    mapping: dict[str, int] = field(default_factory=dict)  # contract field -> position
+    extras: list[int] = field(default_factory=list)  # positions the contract does not know
+    empty: bool = False
+    unreadable: UnreadableFileError | None = None
+
+
+def _plan_file(
+    conn: duckdb.DuckDBPyConnection,
+    stream: Stream,
+    path: Path,
+    facts: _FileFacts,
+    result: FileLoadResult,
+) -> _FilePlan:
+    if result.file_format == "parquet":
+        try:
+            described = conn.execute(
+                f"describe select * from read_parquet({sql_literal(str(path))})"
+            ).fetchall()
+        except duckdb.Error as error:
+            raise UnreadableFileError(
+                "unreadable_file", f"not a readable Parquet file: {error}".splitlines()[0]
+            ) from error
+        names = [row[0] for row in described]
+        mapping, extras = _match_columns(stream, names)
+        return _FilePlan(names=names, mapping=mapping, extras=extras)
+
+    encoding = choose_text_encoding(facts, result)
+    result.encoding = encoding
+    if result.file_format == "jsonl":
+        return _FilePlan(encoding=encoding)
+    if facts.has_blank_line:
+        result.warnings.append(
+            "file has blank lines: they are skipped, and _source_line of later rows may be "
+            "lower than the physical line by the number of blank lines before them"
+        )
+    header = _read_csv_header(path, encoding)
+    if header is None:
+        return _FilePlan(encoding=encoding, empty=True)
+    mapping, extras = _match_columns(stream, header)
+    return _FilePlan(encoding=encoding, names=header, mapping=mapping, extras=extras)
 
 
 # --- staging a file into the temp tables `_stage` (good rows) and `_stage_rejects` ---------
@@ -260,24 +351,16 @@ def _stage_file(
     conn: duckdb.DuckDBPyConnection,
     stream: Stream,
     path: Path,
-    facts: _FileFacts,
+    plan: _FilePlan,
     result: FileLoadResult,
 ) -> None:
     _create_reject_stage(conn)
     if result.file_format == "parquet":
-        _stage_parquet(conn, stream, path)
-        return
-    encoding = choose_text_encoding(facts, result)
-    result.encoding = encoding
-    if facts.has_blank_line and result.file_format == "csv":
-        result.warnings.append(
-            "file has blank lines: they are skipped, and _source_line of later rows may be "
-            "lower than the physical line by the number of blank lines before them"
-        )
-    if result.file_format == "csv":
-        _stage_csv(conn, stream, path, encoding)
-    else:
-        _stage_jsonl(conn, stream, path, encoding)
+        _stage_parquet(conn, stream, path, plan)
+    elif result.file_format == "jsonl":
+        _stage_jsonl(conn, stream, path, plan.encoding or "utf-8")
+    elif not plan.empty:
+        _stage_csv(conn, stream, path, plan)
 
 
 def _read_csv_header(path: Path, encoding: str) -> list[str] | None:
@@ -319,9 +402,7 @@ def _missing_required(stream: Stream, mapping: dict[str, int]) -> list[str]:
     return [name for name in stream.required if name not in mapping]
 
 
-def _duckdb_reader_rejects(
-    conn: duckdb.DuckDBPyConnection, table: str, header_lines: int
-) -> None:
+def _duckdb_reader_rejects(conn: duckdb.DuckDBPyConnection, table: str, header_lines: int) -> None:
     """Move DuckDB's reader rejects into `_stage_rejects` and fix up good rows' line numbers.
 
     DuckDB numbers reject lines itself; good rows only carry their order (`_rec`). With
@@ -381,14 +462,11 @@ def _reject_options() -> str:
     )
 
 
-def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, encoding: str):
-    header = _read_csv_header(path, encoding)
-    if header is None:
-        return
-    mapping, extras = _match_columns(stream, header)
+def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _FilePlan):
+    header, mapping, encoding = plan.names, plan.mapping, plan.encoding or "utf-8"
     positional = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
     select = _contract_select(stream, {k: f"c{i}" for k, i in mapping.items()})
-    extra_json = _extra_json({header[i]: f"c{i}" for i in extras})
+    extra_json = _extra_json({header[i]: f"c{i}" for i in plan.extras})
     conn.execute(
         f"""
         create or replace temp table _stage as
@@ -478,21 +556,14 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, en
     conn.execute("alter table _stage drop column _missing")
 
 
-def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path) -> None:
-    try:
-        described = conn.execute(
-            f"describe select * from read_parquet({sql_literal(str(path))})"
-        ).fetchall()
-    except duckdb.Error as error:
-        raise UnreadableFileError(
-            "unreadable_file", f"not a readable Parquet file: {error}".splitlines()[0]
-        ) from error
-    names = [row[0] for row in described]
-    mapping, extras = _match_columns(stream, names)
+def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _FilePlan):
+    names, mapping = plan.names, plan.mapping
     select = _contract_select(
         stream, {k: f"{sql_identifier(names[i])}::varchar" for k, i in mapping.items()}
     )
-    extra_json = _extra_json({names[i]: f"{sql_identifier(names[i])}::varchar" for i in extras})
+    extra_json = _extra_json(
+        {names[i]: f"{sql_identifier(names[i])}::varchar" for i in plan.extras}
+    )
     conn.execute(
         f"""
         create or replace temp table _stage as
@@ -611,8 +682,6 @@ def describe_results(results: list[FileLoadResult]) -> str:
     for r in results:
         out.write(
             f"{r.file_path}: {r.status}, landed {r.rows_landed}, loaded {r.rows_accepted}, "
-            f"rejected {r.rows_rejected}"
-            + (f" ({r.warning})" if r.warning else "")
-            + "\n"
+            f"rejected {r.rows_rejected}" + (f" ({r.warning})" if r.warning else "") + "\n"
         )
     return out.getvalue()
