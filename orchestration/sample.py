@@ -187,13 +187,15 @@ def generate_sample(
     (out_dir / "tickets").mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="ces-sample-") as scratch:
-        conn = duckdb.connect(str(Path(scratch) / "sample.duckdb"))
+        # In memory (spilling to the scratch folder if needed): writing the intermediate
+        # tables to a database file costs more than generating them.
+        conn = duckdb.connect(config={"temp_directory": scratch, "memory_limit": "6GB"})
         try:
             if threads:
                 conn.execute(f"set threads = {int(threads)}")
             conn.execute("set preserve_insertion_order = true")
             _build_tables(conn, scales, responses, days, seed, end_date)
-            files = _write_files(conn, out_dir, days)
+            files = _write_files(conn, out_dir)
             tickets = conn.execute("select count(*) from tickets").fetchone()[0]
             resent = conn.execute("select count(*) from answers where is_resent").fetchone()[0]
         finally:
@@ -210,6 +212,7 @@ def _build_tables(
     end_date: date,
 ) -> None:
     start = end_date - timedelta(days=days - 1)
+    period_format = period_format_for(days)
     interactions = 2 * ((responses + 2) // 3) + 1
     customers = max(responses // 3, 1)
     sv = _survey_sql(scales)
@@ -239,8 +242,7 @@ def _build_tables(
     span = max(days - 1, 1)
     conn.execute(
         f"""
-        create table interactions as
-        with drawn as (
+        create table drawn as
             select
                 k,
                 {tp["pick"]} + 1 as tp,
@@ -267,8 +269,14 @@ def _build_tables(
                 u(k, 19) as u_delay,
                 floor(u(k, 20) * 4)::int as extra_replies
             from range({interactions}) t(k)
-        ),
-        shaped as (
+        """
+    )
+    # Draws are materialised first: DuckDB inlines CTEs, so a derived column used several
+    # times would re-draw (and re-hash) every time it is referenced.
+    conn.execute(
+        f"""
+        create table interactions as
+        with shaped as (
             select
                 *,
                 {tp["name"]}[tp] as touchpoint,
@@ -315,7 +323,7 @@ def _build_tables(
         """
     )
     conn.execute(
-        """
+        f"""
         create table tickets as
         select
             k,
@@ -331,7 +339,8 @@ def _build_tables(
             ['low', 'normal', 'high', 'urgent'][priority_idx + 1] as priority,
             1 + 2 * reopen_count + transfer_count + extra_replies as reply_count,
             reopen_count,
-            transfer_count
+            transfer_count,
+            strftime(interaction_at, '{period_format}') as period
         from interactions
         where is_ticket
         """
@@ -419,23 +428,22 @@ def _build_tables(
             case when u_comment < 0.08
                  then {comments}[1 + floor(u_comment / 0.08 * {len(COMMENTS)})::int] end
                 as comment,
-            {sv["lang"]}[sv] as language
+            {sv["lang"]}[sv] as language,
+            strftime(responded_ts, '{period_format}') as period
         from answered
         """
     )
 
 
-def _periods(conn: duckdb.DuckDBPyConnection, table: str, ts: str, days: int) -> list[str]:
-    unit = "%Y-%m" if days > 62 else "%Y-%m-%d"
-    conn.execute(
-        f"create or replace temp view {table}_by_period as "
-        f"select *, strftime({ts}, '{unit}') as period from {table}"
-    )
+def period_format_for(days: int) -> str:
+    """One file per month, or per day for windows of two months or less."""
+    return "%Y-%m" if days > 62 else "%Y-%m-%d"
+
+
+def _periods(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [
         row[0]
-        for row in conn.execute(
-            f"select distinct period from {table}_by_period order by period"
-        ).fetchall()
+        for row in conn.execute(f"select distinct period from {table} order by period").fetchall()
     ]
 
 
@@ -448,15 +456,15 @@ def _copy(conn: duckdb.DuckDBPyConnection, query: str, path: Path, fmt: str) -> 
     conn.execute(f"copy ({query}) to '{path}' ({options})")
 
 
-def _write_files(conn: duckdb.DuckDBPyConnection, out_dir: Path, days: int) -> list[Path]:
+def _write_files(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
     files: list[Path] = []
     response_cols = ", ".join(RESPONSE_COLUMNS)
-    for index, period in enumerate(_periods(conn, "answers", "responded_ts", days)):
+    for index, period in enumerate(_periods(conn, "answers")):
         fmt = FORMATS[index % len(FORMATS)]
         path = out_dir / "survey_responses" / f"responses_{period}.{fmt}"
         _copy(
             conn,
-            f"select {response_cols} from answers_by_period where period = '{period}' order by i",
+            f"select {response_cols} from answers where period = '{period}' order by i",
             path,
             fmt,
         )
@@ -474,12 +482,12 @@ def _write_files(conn: duckdb.DuckDBPyConnection, out_dir: Path, days: int) -> l
         files.append(path)
 
     ticket_cols = ", ".join(TICKET_COLUMNS)
-    for index, period in enumerate(_periods(conn, "tickets", "created_ts", days)):
+    for index, period in enumerate(_periods(conn, "tickets")):
         fmt = FORMATS[(index + 1) % len(FORMATS)]
         path = out_dir / "tickets" / f"tickets_{period}.{fmt}"
         _copy(
             conn,
-            f"select {ticket_cols} from tickets_by_period where period = '{period}' order by k",
+            f"select {ticket_cols} from tickets where period = '{period}' order by k",
             path,
             fmt,
         )
