@@ -8,7 +8,7 @@ LANDING ?= $(or $(CES_LANDING_DIR),data/landing)
 SAMPLE_RESPONSES ?= 200000
 SAMPLE_DAYS ?= 365
 
-.PHONY: install build test dev lint format clean
+.PHONY: install build test dev lint lint-sql format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ build: $(STAMP)
 	$(BIN)/ces build --landing "$(LANDING)"
 
 ## test: install and run the whole test suite
-test: $(STAMP)
+test: $(STAMP) lint-sql
 	$(BIN)/ruff check orchestration tests bench
 	$(BIN)/python -m pytest
 
@@ -36,9 +36,14 @@ dev: $(STAMP)
 	mkdir -p .dagster
 	DAGSTER_HOME=$(CURDIR)/.dagster $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
 
-lint: $(STAMP)
+lint: $(STAMP) lint-sql
 	$(BIN)/ruff check orchestration tests bench
 	$(BIN)/ruff format --check orchestration tests bench
+
+## lint-sql: sqlfluff over the dbt models (dbt templater, against a throwaway warehouse)
+lint-sql: $(STAMP)
+	@tmp=$$(mktemp -d) && CES_WAREHOUSE_DIR=$$tmp $(BIN)/sqlfluff lint models --nocolor; \
+		rc=$$?; rm -rf $$tmp; exit $$rc
 
 format: $(STAMP)
 	$(BIN)/ruff format orchestration tests bench
