@@ -27,6 +27,9 @@ def run_build(
     settings: Settings, full_refresh: bool = False, log_level: str = "WARNING"
 ) -> BuildOutcome:
     """Ingest new landing files and build every dbt model and test, in one Dagster run."""
+    # Export before the code location is imported: the manifest is parsed at import time
+    # and dbt's partial parsing only survives if the profile's variables stay the same.
+    settings.export_env()
     from orchestration.definitions import build_definitions  # heavy: imported on use
 
     started = time.perf_counter()

@@ -11,6 +11,8 @@ from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
 
 ensure_manifest()
 
+RUN_TARGET_PATH = DBT_PROJECT.project_dir / "target" / "dagster_run"
+
 
 class CesDbtTranslator(DagsterDbtTranslator):
     """Groups dbt assets by layer: registry (seeds), staging, intermediate, marts."""
@@ -36,4 +38,6 @@ def ces_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, confi
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
-    yield from dbt.cli(args, context=context).stream()
+    # One fixed artifacts folder instead of one per invocation, so dbt's partial parsing
+    # carries over from run to run (runs that write the warehouse never overlap).
+    yield from dbt.cli(args, context=context, target_path=RUN_TARGET_PATH).stream()
