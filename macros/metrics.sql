@@ -1,0 +1,107 @@
+{#-
+    The metric definitions of docs/metrics.md, each written once. Models call these
+    macros; nothing else computes a position, a band or an interval.
+-#}
+
+{#- Position of an answer on its scale, 0 (most effort / least satisfied) to 1 (least
+    effort / most satisfied): polarity comes from the registry, never from the scale length. -#}
+{% macro scale_position(value, scale_min, scale_max, higher_is_better) -%}
+    (cast(
+        case
+            when {{ higher_is_better }} then {{ value }} - {{ scale_min }}
+            else {{ scale_max }} - {{ value }}
+        end as double precision
+    ) / nullif({{ scale_max }} - {{ scale_min }}, 0))
+{%- endmacro %}
+
+{#- The effort band of a position. Defaults: easy above the midpoint, difficult below it,
+    neutral exactly on it; vars ces_easy_above / ces_difficult_below move the cut-offs. -#}
+{% macro effort_bucket(position) -%}
+    (case
+        when {{ position }} is null then null
+        when {{ position }} > {{ var('ces_easy_above') }} then 'easy'
+        when {{ position }} < {{ var('ces_difficult_below') }} then 'difficult'
+        else 'neutral'
+    end)
+{%- endmacro %}
+
+{#- CSAT top-two box on a 5-point scale = position >= 0.75; good on good/bad = 1.0. -#}
+{% macro is_satisfied(position) -%}
+    (case when {{ position }} is null then null else {{ position }} >= {{ var('csat_satisfied_from') }} end)
+{%- endmacro %}
+
+{#- Wilson score interval (95% by default) of a proportion successes / n; null when n = 0. -#}
+{% macro wilson_interval(successes, n, side, z=1.96) -%}
+    {%- set p = '(cast(' ~ successes ~ ' as double precision) / nullif(' ~ n ~ ', 0))' -%}
+    {%- set z2 = z * z -%}
+    {#- clamped to [0, 1]: at p = 0 or 1 the exact bound is 0 or 1 but floating point
+        can land a hair outside -#}
+    (case when {{ n }} > 0 then
+        greatest(0.0, least(1.0,
+            (
+                {{ p }} + {{ z2 }} / (2.0 * {{ n }})
+                {{ '-' if side == 'low' else '+' }} {{ z }} * sqrt(
+                    {{ p }} * (1 - {{ p }}) / {{ n }} + {{ z2 }} / (4.0 * {{ n }} * {{ n }})
+                )
+            ) / (1 + {{ z2 }} / {{ n }})
+        ))
+    end)
+{%- endmacro %}
+
+{#- Normal-approximation 95% interval of a mean; null below two observations. -#}
+{% macro mean_ci95(mean, sd, n, side) -%}
+    (case when {{ n }} >= 2 then
+        {{ mean }} {{ '-' if side == 'low' else '+' }} 1.96 * {{ sd }} / sqrt({{ n }})
+    end)
+{%- endmacro %}
+
+{#- Pearson correlation over pairs; null for fewer than 3 pairs or zero variance.
+    Clamped to [-1, 1] against floating-point overshoot on perfectly related pairs. -#}
+{% macro pearson_correlation(x, y) -%}
+    (case
+        when count({{ x }} + {{ y }}) >= 3
+            and stddev_samp(case when {{ y }} is not null then {{ x }} end) > 0
+            and stddev_samp(case when {{ x }} is not null then {{ y }} end) > 0
+        then greatest(-1.0, least(1.0, corr({{ x }}, {{ y }})))
+    end)
+{%- endmacro %}
+
+{#- Median, which dbt has no cross-database macro for. -#}
+{% macro median(expr) -%}
+    {{ return(adapter.dispatch('median', 'ces_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__median(expr) -%}
+    median({{ expr }})
+{%- endmacro %}
+
+{% macro default__median(expr) -%}
+    percentile_cont(0.5) within group (order by {{ expr }})
+{%- endmacro %}
+
+{#- Text as label matching compares it: trimmed, inner blanks collapsed, lower case, no accents. -#}
+{% macro normalise_label(expr) -%}
+    {{ return(adapter.dispatch('normalise_label', 'ces_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__normalise_label(expr) -%}
+    strip_accents(lower(trim(regexp_replace({{ expr }}, '\s+', ' ', 'g'))))
+{%- endmacro %}
+
+{% macro default__normalise_label(expr) -%}
+    translate(
+        lower(trim(regexp_replace({{ expr }}, '\s+', ' ', 'g'))),
+        'àáâãäåçèéêëìíîïñòóôõöùúûüýÿ',
+        'aaaaaaceeeeiiiinooooouuuuyy'
+    )
+{%- endmacro %}
+
+{#- Hours between two timestamps, fractional. -#}
+{% macro hours_between(start_ts, end_ts) -%}
+    ({{ dbt.datediff(start_ts, end_ts, 'second') }} / 3600.0)
+{%- endmacro %}
+
+{#- A numeric date part (year, quarter, month, isodow = 1 Monday .. 7 Sunday). -#}
+{% macro date_part_number(part, expr) -%}
+    extract({{ part }} from {{ expr }})
+{%- endmacro %}

@@ -1,0 +1,176 @@
+-- Touchpoints ranked by effort for the latest complete month, each compared with all
+-- other touchpoints of that month by Welch's two-sample t-test on ease_7pt (two-sided,
+-- alpha 0.05; critical values from seeds/t_critical_values.csv at the largest tabulated
+-- degrees of freedom not above Welch's, which errs on the side of "not significant").
+-- The latest complete month is the last month that ended on or before var('as_of_date')
+-- (default: today in UTC) and has answers.
+
+with
+
+answers as (
+
+    select
+        touchpoint_id,
+        cast({{ dbt.date_trunc('month', 'responded_at') }} as date) as month_start,
+        ease_7pt
+    from {{ ref('fct_ces_responses') }}
+
+),
+
+as_of as (
+
+    select
+        {% if var('as_of_date') %}
+            cast('{{ var("as_of_date") }}' as date)
+        {% else %}
+            cast({{ dbt.current_timestamp() }} as date)
+        {% endif %} as as_of_date
+
+),
+
+latest_month as (
+
+    select max(a.month_start) as month_start
+    from answers as a
+    cross join as_of
+    where cast({{ dbt.dateadd('month', 1, 'a.month_start') }} as date) <= as_of.as_of_date
+
+),
+
+month_answers as (
+
+    select a.*
+    from answers as a
+    inner join latest_month as l on a.month_start = l.month_start
+
+),
+
+by_touchpoint as (
+
+    select
+        touchpoint_id,
+        month_start,
+        count(*) as n,
+        sum(ease_7pt) as sum_ease,
+        sum(ease_7pt * ease_7pt) as sum_sq_ease
+    from month_answers
+    group by 1, 2
+
+),
+
+month_totals as (
+
+    select
+        count(*) as n,
+        sum(ease_7pt) as sum_ease,
+        sum(ease_7pt * ease_7pt) as sum_sq_ease
+    from month_answers
+
+),
+
+compared as (
+
+    -- "others" = every other touchpoint of the month, from the month totals
+    select
+        b.touchpoint_id,
+        b.month_start,
+        b.n as n_responses,
+        b.sum_ease / b.n as mean_7pt,
+        case when b.n > 1
+            then (b.sum_sq_ease - b.sum_ease * b.sum_ease / b.n) / (b.n - 1)
+        end as var_7pt,
+        t.n - b.n as others_n,
+        case when t.n > b.n then (t.sum_ease - b.sum_ease) / (t.n - b.n) end as others_mean_7pt,
+        case when t.n - b.n > 1
+            then (
+                (t.sum_sq_ease - b.sum_sq_ease)
+                - (t.sum_ease - b.sum_ease) * (t.sum_ease - b.sum_ease) / (t.n - b.n)
+            ) / (t.n - b.n - 1)
+        end as others_var_7pt
+    from by_touchpoint as b
+    cross join month_totals as t
+
+),
+
+welch as (
+
+    select
+        *,
+        case
+            when var_7pt / n_responses + others_var_7pt / others_n > 0
+                then (mean_7pt - others_mean_7pt)
+                / sqrt(var_7pt / n_responses + others_var_7pt / others_n)
+        end as welch_t,
+        case
+            when var_7pt / n_responses + others_var_7pt / others_n > 0
+                then (var_7pt / n_responses + others_var_7pt / others_n)
+                * (var_7pt / n_responses + others_var_7pt / others_n)
+                / (
+                    (var_7pt / n_responses) * (var_7pt / n_responses) / (n_responses - 1)
+                    + (others_var_7pt / others_n) * (others_var_7pt / others_n) / (others_n - 1)
+                )
+        end as welch_df
+    from compared
+
+),
+
+with_critical as (
+
+    select
+        w.*,
+        (
+            select c.t_critical_975
+            from {{ ref('t_critical_values') }} as c
+            where c.degrees_of_freedom <= floor(w.welch_df)
+            order by c.degrees_of_freedom desc
+            limit 1
+        ) as t_critical_975
+    from welch as w
+
+),
+
+period_metrics as (
+
+    select * from {{ ref('fct_ces_touchpoint_period') }}
+    where period_grain = 'month'
+
+),
+
+final as (
+
+    select
+        w.month_start as period_start,
+        w.touchpoint_id,
+        tp.touchpoint_name,
+        cast(rank() over (order by w.mean_7pt asc) as integer) as effort_rank,
+        w.n_responses,
+        w.mean_7pt as ces_mean_7pt,
+        m.ces_index,
+        m.pct_difficult,
+        m.net_easy_score,
+        m.ces_mean_7pt_change,
+        m.csat_mean_5pt,
+        m.csat_mean_5pt_change,
+        m.is_low_sample,
+        w.others_n as others_n_responses,
+        w.others_mean_7pt as others_ces_mean_7pt,
+        w.mean_7pt - w.others_mean_7pt as mean_difference_7pt,
+        w.welch_t,
+        w.welch_df,
+        w.t_critical_975,
+        coalesce(abs(w.welch_t) > w.t_critical_975, false) as is_significant,
+        case
+            when abs(w.welch_t) > w.t_critical_975 and w.welch_t < 0 then 'harder than the rest'
+            when abs(w.welch_t) > w.t_critical_975 and w.welch_t > 0 then 'easier than the rest'
+            when w.welch_t is null then 'not tested (too few answers)'
+            else 'not significantly different'
+        end as comparison,
+        cast('Welch two-sample t-test of ease_7pt against all other touchpoints of the month, two-sided, alpha 0.05' as {{ dbt.type_string() }}) as test_method
+    from with_critical as w
+    left join {{ ref('dim_touchpoint') }} as tp on w.touchpoint_id = tp.touchpoint_id
+    left join period_metrics as m
+        on w.touchpoint_id = m.touchpoint_id and w.month_start = m.period_start
+
+)
+
+select * from final
