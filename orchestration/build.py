@@ -85,9 +85,26 @@ def warehouse_summary(settings: Settings) -> dict[str, object]:
         reasons = conn.execute(
             "select stream, error_type, count(*) from audit.rejected_rows group by all order by all"
         ).fetchall()
+        answer_reasons = hotspots = []
+        if "audit.audit_rejected_answers" in counts:
+            answer_reasons = conn.execute(
+                "select reject_reason, count(*) from audit.audit_rejected_answers "
+                "group by 1 order by 2 desc, 1"
+            ).fetchall()
+        if "marts.rpt_effort_hotspots" in counts:
+            hotspots = conn.execute(
+                "select period_start, effort_rank, touchpoint_id, n_responses, ces_mean_7pt, "
+                "ces_mean_7pt_change, comparison from marts.rpt_effort_hotspots "
+                "order by effort_rank limit 3"
+            ).fetchall()
     finally:
         conn.close()
-    return {"counts": counts, "reject_reasons": reasons}
+    return {
+        "counts": counts,
+        "reject_reasons": reasons,
+        "answer_reasons": answer_reasons,
+        "hotspots": hotspots,
+    }
 
 
 def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
@@ -122,4 +139,13 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
                 f"  {stream:<18}{reason:<28}{count:>8,}"
                 for stream, reason, count in summary["reject_reasons"]
             ]
+        if summary["answer_reasons"]:
+            lines += ["", "answers kept out of the facts (see audit.audit_rejected_answers):"]
+            lines += [f"  {reason:<46}{count:>8,}" for reason, count in summary["answer_reasons"]]
+        if summary["hotspots"]:
+            month = summary["hotspots"][0][0]
+            lines += ["", f"effort hotspots, {month:%B %Y} (1 = hardest; ease on 1-7):"]
+            for _, rank, touchpoint, n, mean, change, comparison in summary["hotspots"]:
+                delta = "" if change is None else f", {change:+.2f} vs previous month"
+                lines.append(f"  {rank}. {touchpoint:<22} {mean:.2f} (n={n:,}{delta}) {comparison}")
     return "\n".join(lines)

@@ -55,6 +55,7 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
     assert exit_code == 0, printed
     assert "CES build succeeded" in printed
     assert "checks passed" in printed and "failed: 0" in printed
+    assert "effort hotspots" in printed
 
     def counts() -> dict[str, int]:
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
@@ -93,6 +94,14 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
         assert conn.execute(
             "select distinct error_type from audit.rejected_rows order by 1"
         ).fetchall() == [("malformed_quoting",), ("wrong_column_count",)]
+        # every staged answer is a CES fact, a CSAT fact or a listed reject: nothing lost
+        facts_and_rejects = conn.execute(
+            "select (select count(*) from marts.fct_ces_responses)"
+            " + (select count(*) from marts.fct_csat_responses)"
+            " + (select count(*) from audit.audit_rejected_answers)"
+        ).fetchone()[0]
+        assert facts_and_rejects == sample.responses
+        assert conn.execute("select count(*) from marts.rpt_effort_hotspots").fetchone()[0] >= 6
         # no customer id in clear past raw
         assert conn.execute(
             "select count(*) from staging.stg_landing__survey_responses "

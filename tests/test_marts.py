@@ -1,0 +1,269 @@
+"""The marts on data small enough to work out on paper, built by the real pipeline."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.cli import main
+from orchestration.dbt_project import DBT_EXECUTABLE
+from orchestration.settings import PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+
+HEADER = (
+    "response_id,survey_id,customer_id,touchpoint,channel,interaction_id,"
+    "responded_at,answer,comment,language\n"
+)
+# A dozen answers about checkout in March 2026, worked out in the test below.
+ANSWERS = [
+    # id, survey, interaction, responded_at, answer         ease_7pt  band
+    ("C01", "ces2_agree_7", "I1", "2026-03-02T10:00:00Z", "7"),  # 7.0 easy
+    ("C02", "ces2_agree_7", "I2", "2026-03-03T10:00:00Z", "4"),  # 4.0 neutral
+    ("C03", "ces1_effort_5", "I3", "2026-03-04T10:00:00Z", "5"),  # 1.0 difficult
+    ("C04", "ces1_effort_5", "I4", "2026-03-05 10:00:00", "2"),  # 5.5 easy
+    ("C05", "ces_ease_label_5", "I5", "2026-03-06T10:00:00+01:00", "Very easy"),  # 7.0 easy
+    ("C06", "ces_ease_label_5", "I6", "2026-03-07T10:00:00Z", "  difficult"),  # 2.5 difficult
+    ("C07", "ces_nl_moeite_7", "I7", "2026-03-08T10:00:00Z", "ZEER weinig moeite"),  # 7.0 easy
+    ("C08", "ces_nl_moeite_7", "I8", "2026-03-09T10:00:00Z", "Veel moeite"),  # 2.0 difficult
+    ("C09", "ces2_agree_7", "I9", "2026-03-31T23:30:00-02:00", "6.0"),  # April in UTC
+    ("C10", "ces2_agree_7", "I10", "2026-03-10T10:00:00Z", "9"),  # rejected: out of range
+    ("C11", "ces_legacy_v0", "I11", "2026-03-11T10:00:00Z", "5"),  # rejected: unknown survey
+    ("C12", "ces2_agree_7", "I12", "2026-03-12T10:00:00Z", "5"),  # 5.0 easy (sent twice)
+    ("S01", "csat_5", "I1", "2026-03-02T10:05:00Z", "5"),  # csat 5, satisfied
+    ("S03", "csat_5", "I3", "2026-03-04T10:05:00Z", "2"),  # csat 2
+    ("S05", "csat_good_bad", "I5", "2026-03-06T09:05:00Z", "good"),  # csat 5, satisfied
+    ("S08", "csat_5", "I8", "2026-03-09T10:05:00Z", "1"),  # csat 1
+]
+TICKETS = (
+    "ticket_id,customer_id,touchpoint,channel,created_at,solved_at,status,priority,"
+    "reply_count,reopen_count,transfer_count\n"
+    "I3,K3,checkout,email,2026-03-04T08:00:00Z,2026-03-04T18:00:00Z,solved,high,4,2,1\n"
+    "I8,K8,checkout,chat,2026-03-09T08:00:00Z,2026-03-09T12:00:00Z,closed,normal,2,0,3\n"
+)
+
+
+def write_landing(landing: Path) -> None:
+    rows = [
+        f"{rid},{survey},CUST-{rid},checkout,web,{interaction},{ts},{answer},,en\n"
+        for rid, survey, interaction, ts, answer in ANSWERS
+    ]
+    (landing / "survey_responses" / "march.csv").write_text(HEADER + "".join(rows))
+    resend = next(r for r in rows if r.startswith("C12,"))
+    (landing / "survey_responses" / "resend.csv").write_text(HEADER + resend)
+    (landing / "tickets" / "march.csv").write_text(TICKETS)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, dbt_manifest):
+    root = tmp_path_factory.mktemp("marts")
+    landing, warehouse_dir = root / "landing", root / "warehouse"
+    (landing / "survey_responses").mkdir(parents=True)
+    (landing / "tickets").mkdir(parents=True)
+    write_landing(landing)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("CES_LANDING_DIR", "CES_WAREHOUSE_DIR", "CES_DBT_TARGET"):
+            patch.setenv(name, "unset")
+            patch.delenv(name)
+        assert main(["build", "--landing", str(landing), "--warehouse", str(warehouse_dir)]) == 0
+    conn = duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True)
+    yield conn
+    conn.close()
+
+
+def one(conn, sql: str, params=()):
+    return conn.execute(sql, list(params)).fetchone()
+
+
+def test_checkout_march_matches_the_hand_worked_example(built):
+    ease = [7.0, 4.0, 1.0, 5.5, 7.0, 2.5, 7.0, 2.0, 5.0]  # C01-C08, C12
+    n, mean = len(ease), sum(ease) / len(ease)
+    sd = math.sqrt(sum((e - mean) ** 2 for e in ease) / (n - 1))
+    pairs_ease, pairs_csat = [7.0, 1.0, 7.0, 2.0], [5.0, 2.0, 5.0, 1.0]
+    mx, my = sum(pairs_ease) / 4, sum(pairs_csat) / 4
+    corr = sum((x - mx) * (y - my) for x, y in zip(pairs_ease, pairs_csat, strict=True)) / (
+        math.sqrt(sum((x - mx) ** 2 for x in pairs_ease))
+        * math.sqrt(sum((y - my) ** 2 for y in pairs_csat))
+    )
+    z, p_easy = 1.96, 5 / 9
+    centre = (p_easy + z * z / (2 * n)) / (1 + z * z / n)
+    margin = z * math.sqrt(p_easy * (1 - p_easy) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+
+    row = built.execute(
+        """
+        select n_responses, ces_mean_7pt, ces_index, pct_easy, pct_neutral, pct_difficult,
+               net_easy_score, ces_ci95_low, ces_ci95_high, pct_easy_ci95_low,
+               pct_easy_ci95_high, is_low_sample, n_csat_responses, csat_mean_5pt,
+               csat_pct_satisfied, n_linked_pairs, ces_csat_corr, n_tickets,
+               avg_reopen_count, avg_transfer_count, median_hours_to_resolution
+        from marts.fct_ces_touchpoint_period
+        where touchpoint_id = 'checkout' and period_grain = 'month'
+          and period_start = date '2026-03-01'
+        """
+    ).fetchone()
+    expected = (
+        9,  # C09 is April in UTC; C10, C11 rejected; C12 re-sent but counted once
+        41 / 9,
+        100 * (41 / 9 - 1) / 6,
+        5 / 9,
+        1 / 9,
+        3 / 9,
+        100 * (5 - 3) / 9,
+        mean - 1.96 * sd / 3,
+        mean + 1.96 * sd / 3,
+        centre - margin,
+        centre + margin,
+        True,
+        4,
+        (5 + 2 + 5 + 1) / 4,
+        50.0,
+        4,
+        corr,
+        2,
+        1.0,
+        2.0,
+        7.0,  # median of 10 h and 4 h
+    )
+    assert row == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_rejects_are_listed_with_reasons_and_kept_out_of_the_facts(built):
+    assert built.execute(
+        "select response_id, reject_reason, reason_detail, source_file, source_line "
+        "from audit.audit_rejected_answers order by response_id"
+    ).fetchall() == [
+        (
+            "C10",
+            "out_of_range_answer",
+            "answer 9 is outside 1-7 of survey ces2_agree_7",
+            "survey_responses/march.csv",
+            11,
+        ),
+        (
+            "C11",
+            "unknown_survey",
+            "survey ces_legacy_v0 is not in seeds/survey_scales.csv",
+            "survey_responses/march.csv",
+            12,
+        ),
+    ]
+    assert one(built, "select count(*) from marts.fct_ces_responses") == (10,)
+    assert one(built, "select count(*) from marts.fct_csat_responses") == (4,)
+    assert one(
+        built, "select times_received from marts.fct_ces_responses where response_id = 'C12'"
+    ) == (2,)
+
+
+def test_the_utc_month_boundary_and_linked_facts(built):
+    assert one(
+        built,
+        "select responded_at, ease_7pt, effort_bucket from marts.fct_ces_responses "
+        "where response_id = 'C09'",
+    ) == (
+        __import__("datetime").datetime(2026, 4, 1, 1, 30),
+        6.0,
+        "easy",
+    )
+    assert one(
+        built,
+        "select n_responses from marts.fct_ces_touchpoint_period "
+        "where touchpoint_id = 'checkout' and period_grain = 'month' "
+        "and period_start = date '2026-04-01'",
+    ) == (1,)
+    assert one(
+        built,
+        "select csat_5pt, is_satisfied, ticket_id, ticket_reopen_count, ticket_transfer_count, "
+        "ticket_hours_to_resolution from marts.fct_ces_responses where response_id = 'C03'",
+    ) == (2.0, False, "I3", 2, 1, 10.0)
+    assert one(
+        built,
+        "select n_ces_responses, ces_mean_7pt, csat_5pt from marts.fct_ticket_effort "
+        "where ticket_id = 'I8'",
+    ) == (1, 2.0, 1.0)
+
+
+def test_no_personal_data_in_the_marts(built):
+    leaks = built.execute(
+        """
+        select table_name, column_name from information_schema.columns
+        where table_schema = 'marts' and column_name in ('customer_id', 'email', 'phone')
+        """
+    ).fetchall()
+    assert leaks == []
+    assert one(
+        built, "select count(*) from marts.fct_ces_responses where customer_key like 'CUST-%'"
+    ) == (0,)
+
+
+# --- registry fixes and incremental runs, on a copy of the dbt project -------------------
+
+PROJECT_FILES = ("models", "macros", "seeds", "tests/dbt", "dbt_project.yml", "profiles.yml")
+
+
+def dbt(project: Path, warehouse_dir: Path, *args: str) -> None:
+    env = {**__import__("os").environ, "CES_WAREHOUSE_DIR": str(warehouse_dir)}
+    done = subprocess.run(
+        [DBT_EXECUTABLE, *args, "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def fact_rows(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.execute(
+            "select * exclude (source_loaded_at) from marts.fct_ces_responses order by response_id"
+        ).fetchall()
+
+
+def test_a_registry_fix_brings_answers_back_and_incremental_equals_full_refresh(tmp_path, built):
+    project = tmp_path / "project"
+    for name in PROJECT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, project / name)
+        else:
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, project / name)
+    warehouse_dir = tmp_path / "warehouse"
+    warehouse_dir.mkdir()
+    database = built.execute("select path from duckdb_databases() where not internal").fetchone()
+    shutil.copy(database[0], warehouse_dir / "ces.duckdb")
+
+    before = fact_rows(warehouse_dir / "ces.duckdb")
+    assert "C11" not in {r[0] for r in before}
+
+    # Register the legacy survey (1-5, higher = easier) and fix a polarity: CES 1.0 is
+    # re-registered as higher = easier, which must recompute its answers.
+    scales = project / "seeds" / "survey_scales.csv"
+    text = scales.read_text().replace("ces1_effort_5,ces,1,5,false,", "ces1_effort_5,ces,1,5,true,")
+    scales.write_text(text + "ces_legacy_v0,ces,1,5,true,,Legacy ease question,en\n")
+    dbt(project, warehouse_dir, "build")
+    incremental = fact_rows(warehouse_dir / "ces.duckdb")
+
+    by_id = {r[0]: r for r in incremental}
+    assert "C11" in by_id and len(incremental) == len(before) + 1
+    columns = [
+        c[0]
+        for c in duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True)
+        .execute("describe marts.fct_ces_responses")
+        .fetchall()
+    ]
+    position = columns.index("scale_position")
+    assert by_id["C03"][position] == 1.0  # "5" on the re-registered scale: now easiest
+    assert by_id["C11"][position] == 1.0
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        assert conn.execute(
+            "select response_id from audit.audit_rejected_answers order by 1"
+        ).fetchall() == [("C10",)]
+
+    dbt(project, warehouse_dir, "build", "--full-refresh")
+    assert fact_rows(warehouse_dir / "ces.duckdb") == incremental
