@@ -33,8 +33,9 @@ final as (
             when 'non_numeric_answer' then 'answer "' || answer_raw || '" is not a number (use a dot for decimals)'
             when 'fractional_answer' then 'answer ' || answer_raw || ' is not a whole point of the scale'
             when 'out_of_range_answer'
-                then 'answer ' || answer_raw || ' is outside ' || cast(scale_min as {{ dbt.type_string() }})
-                || '-' || cast(scale_max as {{ dbt.type_string() }}) || ' of survey ' || survey_id
+                then
+                    'answer ' || answer_raw || ' is outside ' || cast(scale_min as {{ dbt.type_string() }})
+                    || '-' || cast(scale_max as {{ dbt.type_string() }}) || ' of survey ' || survey_id
         end as reason_detail,
         source_file,
         source_line,

@@ -20,7 +20,7 @@ bounds as (
 
 digits as (
 
-    select d from (
+    select t.d from (
         values (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)
     ) as t (d)
 

@@ -44,7 +44,8 @@ csat_by_interaction as (
 
 latest_csat as (
 
-    select * from csat_by_interaction where recency_rank = 1
+    select * from csat_by_interaction
+    where recency_rank = 1
 
 ),
 

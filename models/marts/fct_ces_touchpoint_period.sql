@@ -45,54 +45,54 @@ tickets as (
 ),
 
 {% for grain in grains %}
-ces_by_{{ grain }} as (
+    ces_by_{{ grain }} as (
 
-    select
-        touchpoint_id,
-        '{{ grain }}' as period_grain,
-        cast({{ dbt.date_trunc(grain, 'responded_at') }} as date) as period_start,
-        count(*) as n_responses,
-        avg(ease_7pt) as ces_mean_7pt,
-        stddev_samp(ease_7pt) as ces_sd_7pt,
-        avg(ease_0_100) as ces_index,
-        sum(case when effort_bucket = 'easy' then 1 else 0 end) as n_easy,
-        sum(case when effort_bucket = 'neutral' then 1 else 0 end) as n_neutral,
-        sum(case when effort_bucket = 'difficult' then 1 else 0 end) as n_difficult,
-        count(csat_5pt) as n_linked_pairs,
-        {{ pearson_correlation('ease_7pt', 'csat_5pt') }} as ces_csat_corr
-    from ces
-    group by 1, 2, 3
+        select
+            touchpoint_id,
+            '{{ grain }}' as period_grain,
+            cast({{ dbt.date_trunc(grain, 'responded_at') }} as date) as period_start,
+            count(*) as n_responses,
+            avg(ease_7pt) as ces_mean_7pt,
+            stddev_samp(ease_7pt) as ces_sd_7pt,
+            avg(ease_0_100) as ces_index,
+            sum(case when effort_bucket = 'easy' then 1 else 0 end) as n_easy,
+            sum(case when effort_bucket = 'neutral' then 1 else 0 end) as n_neutral,
+            sum(case when effort_bucket = 'difficult' then 1 else 0 end) as n_difficult,
+            count(csat_5pt) as n_linked_pairs,
+            {{ pearson_correlation('ease_7pt', 'csat_5pt') }} as ces_csat_corr
+        from ces
+        group by 1, 2, 3
 
-),
+    ),
 
-csat_by_{{ grain }} as (
+    csat_by_{{ grain }} as (
 
-    select
-        touchpoint_id,
-        '{{ grain }}' as period_grain,
-        cast({{ dbt.date_trunc(grain, 'responded_at') }} as date) as period_start,
-        count(*) as n_csat_responses,
-        avg(csat_5pt) as csat_mean_5pt,
-        100.0 * avg(case when is_satisfied then 1.0 else 0.0 end) as csat_pct_satisfied
-    from csat
-    group by 1, 2, 3
+        select
+            touchpoint_id,
+            '{{ grain }}' as period_grain,
+            cast({{ dbt.date_trunc(grain, 'responded_at') }} as date) as period_start,
+            count(*) as n_csat_responses,
+            avg(csat_5pt) as csat_mean_5pt,
+            100.0 * avg(case when is_satisfied then 1.0 else 0.0 end) as csat_pct_satisfied
+        from csat
+        group by 1, 2, 3
 
-),
+    ),
 
-tickets_by_{{ grain }} as (
+    tickets_by_{{ grain }} as (
 
-    select
-        touchpoint_id,
-        '{{ grain }}' as period_grain,
-        cast({{ dbt.date_trunc(grain, 'created_at') }} as date) as period_start,
-        count(*) as n_tickets,
-        avg(cast(reopen_count as double precision)) as avg_reopen_count,
-        avg(cast(transfer_count as double precision)) as avg_transfer_count,
-        {{ median('hours_to_resolution') }} as median_hours_to_resolution
-    from tickets
-    group by 1, 2, 3
+        select
+            touchpoint_id,
+            '{{ grain }}' as period_grain,
+            cast({{ dbt.date_trunc(grain, 'created_at') }} as date) as period_start,
+            count(*) as n_tickets,
+            avg(cast(reopen_count as double precision)) as avg_reopen_count,
+            avg(cast(transfer_count as double precision)) as avg_transfer_count,
+            {{ median('hours_to_resolution') }} as median_hours_to_resolution
+        from tickets
+        group by 1, 2, 3
 
-),
+    ),
 
 {% endfor %}
 

@@ -76,16 +76,18 @@ compared as (
         b.month_start,
         b.n as n_responses,
         b.sum_ease / b.n as mean_7pt,
-        case when b.n > 1
-            then (b.sum_sq_ease - b.sum_ease * b.sum_ease / b.n) / (b.n - 1)
+        case
+            when b.n > 1
+                then (b.sum_sq_ease - b.sum_ease * b.sum_ease / b.n) / (b.n - 1)
         end as var_7pt,
         t.n - b.n as others_n,
         case when t.n > b.n then (t.sum_ease - b.sum_ease) / (t.n - b.n) end as others_mean_7pt,
-        case when t.n - b.n > 1
-            then (
-                (t.sum_sq_ease - b.sum_sq_ease)
-                - (t.sum_ease - b.sum_ease) * (t.sum_ease - b.sum_ease) / (t.n - b.n)
-            ) / (t.n - b.n - 1)
+        case
+            when t.n - b.n > 1
+                then (
+                    (t.sum_sq_ease - b.sum_sq_ease)
+                    - (t.sum_ease - b.sum_ease) * (t.sum_ease - b.sum_ease) / (t.n - b.n)
+                ) / (t.n - b.n - 1)
         end as others_var_7pt
     from by_touchpoint as b
     cross join month_totals as t
@@ -98,19 +100,34 @@ welch as (
         *,
         case
             when var_7pt / n_responses + others_var_7pt / others_n > 0
-                then (mean_7pt - others_mean_7pt)
-                / sqrt(var_7pt / n_responses + others_var_7pt / others_n)
+                then
+                    (mean_7pt - others_mean_7pt)
+                    / sqrt(var_7pt / n_responses + others_var_7pt / others_n)
         end as welch_t,
         case
             when var_7pt / n_responses + others_var_7pt / others_n > 0
-                then (var_7pt / n_responses + others_var_7pt / others_n)
-                * (var_7pt / n_responses + others_var_7pt / others_n)
-                / (
-                    (var_7pt / n_responses) * (var_7pt / n_responses) / (n_responses - 1)
-                    + (others_var_7pt / others_n) * (others_var_7pt / others_n) / (others_n - 1)
-                )
+                then
+                    (var_7pt / n_responses + others_var_7pt / others_n)
+                    * (var_7pt / n_responses + others_var_7pt / others_n)
+                    / (
+                        (var_7pt / n_responses) * (var_7pt / n_responses) / (n_responses - 1)
+                        + (others_var_7pt / others_n) * (others_var_7pt / others_n) / (others_n - 1)
+                    )
         end as welch_df
     from compared
+
+),
+
+critical_row as (
+
+    -- the largest tabulated degrees of freedom not above Welch's
+    select
+        w.touchpoint_id,
+        max(c.degrees_of_freedom) as table_degrees_of_freedom
+    from welch as w
+    inner join {{ ref('t_critical_values') }} as c
+        on c.degrees_of_freedom <= floor(w.welch_df)
+    group by 1
 
 ),
 
@@ -118,14 +135,11 @@ with_critical as (
 
     select
         w.*,
-        (
-            select c.t_critical_975
-            from {{ ref('t_critical_values') }} as c
-            where c.degrees_of_freedom <= floor(w.welch_df)
-            order by c.degrees_of_freedom desc
-            limit 1
-        ) as t_critical_975
+        c.t_critical_975
     from welch as w
+    left join critical_row as r on w.touchpoint_id = r.touchpoint_id
+    left join {{ ref('t_critical_values') }} as c
+        on r.table_degrees_of_freedom = c.degrees_of_freedom
 
 ),
 
