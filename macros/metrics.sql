@@ -36,8 +36,12 @@
     {%- set z2 = z * z -%}
     {#- clamped to [0, 1]: at p = 0 or 1 the exact bound is 0 or 1 but floating point
         can land a hair outside -#}
-    (case when {{ n }} > 0 then
-        greatest(0.0, least(1.0,
+    (case
+        when {{ n }} = 0 or {{ n }} is null then null
+        {# the exact endpoints: floating point would put them a hair inside [0, 1] #}
+        {% if side == 'low' %}when {{ successes }} = 0 then 0.0
+        {% else %}when {{ successes }} = {{ n }} then 1.0{% endif %}
+        else greatest(0.0, least(1.0,
             (
                 {{ p }} + {{ z2 }} / (2.0 * {{ n }})
                 {{ '-' if side == 'low' else '+' }} {{ z }} * sqrt(

@@ -20,7 +20,13 @@ class BuildOutcome:
     assets_materialized: int = 0
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
+    checks_warned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    published: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success and not self.checks_failed else 1
 
 
 def run_build(
@@ -50,18 +56,28 @@ def run_build(
         key = materialization.asset_key.to_user_string()
         if key in INGEST_KEYS:
             outcome.ingest[key] = {k: v.value for k, v in materialization.metadata.items()}
+        outcome.published = outcome.published or key == "ces_marts_serving"
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.passed:
             outcome.checks_passed += 1
+            continue
+        detail = evaluation.metadata.get("failed_expectations")
+        text = f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}" + (
+            f"\n{_indent(detail.value)}" if detail is not None else ""
+        )
+        if evaluation.severity == dg.AssetCheckSeverity.WARN:
+            outcome.checks_warned.append(text)
         else:
-            outcome.checks_failed.append(
-                f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}"
-            )
+            outcome.checks_failed.append(text)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.event_specific_data.error
             outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else ''}")
     return outcome
+
+
+def _indent(text: str) -> str:
+    return "\n".join("      " + line for line in str(text).splitlines())
 
 
 def warehouse_summary(settings: Settings) -> dict[str, object]:
@@ -125,10 +141,23 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines += [
         "",
         f"assets materialized: {outcome.assets_materialized}; "
-        f"checks passed: {outcome.checks_passed}; failed: {len(outcome.checks_failed)}",
+        f"checks passed: {outcome.checks_passed}; failed: {len(outcome.checks_failed)}; "
+        f"warnings: {len(outcome.checks_warned)}",
     ]
-    lines += [f"  FAILED check {name}" for name in outcome.checks_failed]
+    lines += [f"  FAILED check {text}" for text in outcome.checks_failed]
+    lines += [f"  WARNING check {text}" for text in outcome.checks_warned]
     lines += [f"  ERROR {message}" for message in outcome.errors]
+    serving = settings.serving_path
+    if outcome.published:
+        lines.append(f"serving copy for BI published: {serving}")
+    else:
+        lines.append(
+            f"serving copy NOT published (a blocking check or step failed); "
+            f"{serving} is left as it was"
+        )
+    docs = settings.warehouse_dir / "data_docs" / "index.html"
+    if docs.exists():
+        lines.append(f"Great Expectations Data Docs: {docs}")
     summary = warehouse_summary(settings)
     if summary:
         lines += ["", f"warehouse: {settings.warehouse_path}"]

@@ -41,7 +41,7 @@ def _build(args: argparse.Namespace) -> int:
         log_level="INFO" if args.verbose else "WARNING",
     )
     print(format_summary(settings, outcome))
-    return 0 if outcome.success else 1
+    return outcome.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:

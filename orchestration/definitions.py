@@ -6,6 +6,8 @@ import dagster as dg
 
 from orchestration.assets.dbt import ces_dbt_assets
 from orchestration.assets.ingest import INGEST_ASSETS
+from orchestration.assets.publish import ces_marts_serving
+from orchestration.checks.quality import build_quality_checks
 from orchestration.jobs import ces_daily_build
 from orchestration.resources import build_resources
 from orchestration.settings import Settings
@@ -15,7 +17,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     settings.export_env()
     return dg.Definitions(
-        assets=[*INGEST_ASSETS, ces_dbt_assets],
+        assets=[*INGEST_ASSETS, ces_dbt_assets, ces_marts_serving],
+        asset_checks=build_quality_checks(),
         resources=build_resources(settings),
         jobs=[ces_daily_build],
     )

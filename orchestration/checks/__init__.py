@@ -1,0 +1,1 @@
+"""Quality checks: Great Expectations suites as blocking Dagster asset checks."""

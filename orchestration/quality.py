@@ -1,0 +1,294 @@
+"""Great Expectations quality gates: suites from expectations/*.json, validated by SQL
+push-down against the warehouse, summarised for Dagster asset checks.
+
+Each suite file names the table it validates and gives every expectation a severity in
+its `meta`: `error` expectations block publishing, `warn` ones are reported only.
+
+DuckDB and GE: GE's SQL engine reads query results after handing the connection back to
+the pool, and duckdb-engine drops unread results at that point ("list index out of
+range" on every expectation). `install_duckdb_result_buffering` buffers each cursor's
+rows as soon as the statement ran (DuckDB dialect only), so validation runs as SQL in
+the database and no table is ever loaded into pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestration.settings import PROJECT_DIR
+
+SUITES_DIR = PROJECT_DIR / "expectations"
+SEVERITIES = ("error", "warn")
+WAREHOUSE_SEARCH_PATH = "marts,intermediate,registry,audit,staging,raw,main"
+DOCS_SITE = "ces_data_docs"
+
+_buffering_installed = False
+# Pool records of the DuckDB connections GE opened; closed after each validation.
+_open_duckdb_connections: list = []
+_context_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    schema: str
+    table: str
+    asset_key: tuple[str, ...]
+    description: str
+    expectations: list[dict[str, Any]]
+    path: Path
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation_type: str
+    column: str | None
+    severity: str
+    success: bool
+    observed: str
+    unexpected_count: int | None = None
+    sample: list[Any] = field(default_factory=list)
+    note: str = ""
+
+    def describe(self) -> str:
+        where = f"{self.column}: " if self.column else ""
+        return f"{self.expectation_type} ({where}{self.observed})"
+
+
+@dataclass
+class SuiteOutcome:
+    suite: SuiteSpec
+    outcomes: list[ExpectationOutcome]
+    data_docs_index: Path | None
+
+    @property
+    def failed_errors(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "error"]
+
+    @property
+    def failed_warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "warn"]
+
+
+def load_suites(suites_dir: Path | None = None) -> list[SuiteSpec]:
+    """Every suite file, checked for the fields the gate relies on."""
+    folder = suites_dir or SUITES_DIR
+    suites = []
+    for path in sorted(folder.glob("*.json")):
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        for expectation in spec["expectations"]:
+            severity = expectation.get("meta", {}).get("severity")
+            if severity not in SEVERITIES:
+                raise ValueError(
+                    f"{path.name}: expectation {expectation['type']} needs meta.severity "
+                    f"'error' or 'warn', found {severity!r}"
+                )
+        suites.append(
+            SuiteSpec(
+                name=path.stem,
+                schema=spec["schema"],
+                table=spec["table"],
+                asset_key=tuple(spec["asset_key"]),
+                description=spec.get("description", ""),
+                expectations=spec["expectations"],
+                path=path,
+            )
+        )
+    return suites
+
+
+def install_duckdb_result_buffering() -> None:
+    """Buffer every DuckDB cursor's rows right after execution (see module docstring), and
+    give DuckDB connections a search path over the warehouse's schemas."""
+    global _buffering_installed
+    if _buffering_installed:
+        return
+    from duckdb_engine import ConnectionWrapper
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    @event.listens_for(Pool, "connect")
+    def _search_path(dbapi_connection, connection_record):
+        # GE's column reflection falls back to an unqualified "select * from <table>":
+        # let DuckDB find the warehouse's tables in every schema the suites validate.
+        if isinstance(dbapi_connection, ConnectionWrapper):
+            dbapi_connection.execute(f"set search_path = '{WAREHOUSE_SEARCH_PATH}'")
+            _open_duckdb_connections.append(connection_record)
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _buffer_rows(conn, cursor, statement, parameters, context, executemany):
+        if conn.dialect.name != "duckdb" or cursor.description is None:
+            return
+        description = cursor.description
+        rows = cursor.fetchall()
+        position = 0
+
+        def fetchone():
+            nonlocal position
+            if position >= len(rows):
+                return None
+            position += 1
+            return rows[position - 1]
+
+        def fetchmany(size=None):
+            nonlocal position
+            size = size or 1
+            chunk = rows[position : position + size]
+            position += len(chunk)
+            return chunk
+
+        def fetchall():
+            nonlocal position
+            rest = rows[position:]
+            position = len(rows)
+            return rest
+
+        cursor.description = description
+        cursor.fetchone, cursor.fetchmany, cursor.fetchall = fetchone, fetchmany, fetchall
+
+    _buffering_installed = True
+
+
+def close_validation_connections() -> None:
+    """Close every DuckDB connection GE's engines opened. DuckDB refuses a second
+    connection to a file, in one process, with other settings than an open one, so a
+    connection GE's pool kept would stop the next reader or writer of the warehouse."""
+    while _open_duckdb_connections:
+        _open_duckdb_connections.pop().invalidate()
+
+
+def build_expectations(suite: SuiteSpec) -> list:
+    """GE expectation objects for a suite file's entries.
+
+    The suite is built from the full list at once: adding expectations one by one lets GE
+    merge every `unexpected_rows_expectation` of a suite into one (they share no column).
+    """
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    return [
+        ExpectationConfiguration(
+            type=raw["type"], kwargs=dict(raw.get("kwargs", {})), meta=raw.get("meta", {})
+        ).to_domain_obj()
+        for raw in suite.expectations
+    ]
+
+
+def _context(warehouse_dir: Path):
+    """A file-backed GE context under <warehouse>/gx with the Data Docs site configured."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=str(warehouse_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    docs_dir = warehouse_dir / "data_docs"
+    if DOCS_SITE not in context.get_site_names():
+        context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+            },
+        )
+    return context
+
+
+def validate_suite(suite: SuiteSpec, warehouse_path: Path, sample_size: int = 5) -> SuiteOutcome:
+    """Run one suite against its table by SQL push-down and build the Data Docs."""
+    import great_expectations as gx
+
+    install_duckdb_result_buffering()
+    warehouse_dir = warehouse_path.parent
+    with _context_lock:
+        context = _context(warehouse_dir)
+        datasource = context.data_sources.add_or_update_sql(
+            name="ces_warehouse",
+            connection_string=f"duckdb:///{warehouse_path}",
+            kwargs={"connect_args": {"read_only": True}},
+        )
+        asset_name = f"{suite.schema}.{suite.table}"
+        if asset_name in {a.name for a in datasource.assets}:
+            datasource.delete_asset(asset_name)
+        asset = datasource.add_table_asset(
+            name=asset_name, table_name=suite.table, schema_name=suite.schema
+        )
+        batch = asset.add_batch_definition_whole_table("whole_table")
+        expectation_suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=suite.name, expectations=build_expectations(suite))
+        )
+        validation = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=suite.name, data=batch, suite=expectation_suite)
+        )
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{suite.name}_checkpoint",
+                validation_definitions=[validation],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": sample_size,
+                },
+            )
+        )
+        try:
+            result = checkpoint.run()
+        finally:
+            close_validation_connections()
+    (validation_result,) = result.run_results.values()
+    outcomes = [_outcome(r) for r in validation_result.results]
+    index = warehouse_dir / "data_docs" / "index.html"
+    return SuiteOutcome(
+        suite=suite, outcomes=outcomes, data_docs_index=index if index.exists() else None
+    )
+
+
+def _outcome(result) -> ExpectationOutcome:
+    config = result.expectation_config
+    details = result.result or {}
+    severity = (config.meta or {}).get("severity", "error")
+    exception = (result.exception_info or {}).get("exception_message")
+    if exception:
+        observed = f"could not be evaluated: {exception}"
+    elif config.type == "unexpected_rows_expectation":
+        observed = f"{details.get('observed_value')} unexpected row(s)"
+    elif "observed_value" in details:
+        observed = f"observed {details['observed_value']!r}"
+    elif details.get("unexpected_count") is not None:
+        observed = f"{details['unexpected_count']} unexpected of {details.get('element_count')}"
+    else:
+        observed = "ok" if result.success else "failed"
+    sample = details.get("partial_unexpected_list") or details.get("details", {}).get(
+        "unexpected_rows", []
+    )
+    return ExpectationOutcome(
+        expectation_type=config.type,
+        column=config.kwargs.get("column") or config.kwargs.get("column_A"),
+        severity=severity,
+        success=bool(result.success),
+        observed=observed,
+        unexpected_count=details.get("unexpected_count"),
+        sample=[_jsonable(v) for v in list(sample)[:5]],
+        note=(config.meta or {}).get("notes", ""),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
