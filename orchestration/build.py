@@ -155,9 +155,9 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
             f"serving copy NOT published (a blocking check or step failed); "
             f"{serving} is left as it was"
         )
-    docs = settings.warehouse_dir / "data_docs" / "index.html"
+    docs = settings.warehouse_dir / "data_docs" / "quality.html"
     if docs.exists():
-        lines.append(f"Great Expectations Data Docs: {docs}")
+        lines.append(f"quality report (Great Expectations Data Docs): {docs}")
     summary = warehouse_summary(settings)
     if summary:
         lines += ["", f"warehouse: {settings.warehouse_path}"]

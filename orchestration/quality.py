@@ -250,10 +250,66 @@ def validate_suite(suite: SuiteSpec, warehouse_path: Path, sample_size: int = 5)
             close_validation_connections()
     (validation_result,) = result.run_results.values()
     outcomes = [_outcome(r) for r in validation_result.results]
-    index = warehouse_dir / "data_docs" / "index.html"
-    return SuiteOutcome(
-        suite=suite, outcomes=outcomes, data_docs_index=index if index.exists() else None
+    outcome = SuiteOutcome(suite=suite, outcomes=outcomes, data_docs_index=None)
+    with _context_lock:
+        outcome.data_docs_index = write_quality_index(warehouse_dir / "data_docs", outcome)
+    return outcome
+
+
+def _latest_validation_page(docs_dir: Path, suite_name: str) -> str | None:
+    pages = sorted((docs_dir / "validations" / suite_name).glob("*/*/*.html"))
+    return pages[-1].relative_to(docs_dir).as_posix() if pages else None
+
+
+def write_quality_index(docs_dir: Path, outcome: SuiteOutcome) -> Path:
+    """Record this suite's result and rewrite `quality.html`: a self-contained page listing
+    every suite's latest result with a link to its GE validation page. GE's own index.html
+    builds its list with scripts from CDNs, so it shows nothing on a machine offline."""
+    import html
+    from datetime import UTC, datetime
+
+    status_dir = docs_dir / "ces_status"
+    status_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "suite": outcome.suite.name,
+        "table": outcome.suite.qualified_table,
+        "validated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "evaluated": len(outcome.outcomes),
+        "failed_error": [o.describe() for o in outcome.failed_errors],
+        "failed_warn": [o.describe() for o in outcome.failed_warnings],
+        "page": _latest_validation_page(docs_dir, outcome.suite.name),
+    }
+    (status_dir / f"{outcome.suite.name}.json").write_text(json.dumps(record, indent=2))
+    rows = []
+    for path in sorted(status_dir.glob("*.json")):
+        r = json.loads(path.read_text())
+        state = "FAILED" if r["failed_error"] else ("WARNING" if r["failed_warn"] else "passed")
+        problems = "<br>".join(html.escape(p) for p in [*r["failed_error"], *r["failed_warn"]])
+        link = html.escape(r["suite"])
+        if r["page"]:
+            link = f'<a href="{html.escape(r["page"])}">{link}</a>'
+        rows.append(
+            f"<tr class='{state.lower()}'><td>{link}</td><td>{html.escape(r['table'])}</td>"
+            f"<td>{state}</td><td>{r['evaluated']}</td><td>{problems or '&ndash;'}</td>"
+            f"<td>{html.escape(r['validated_at'])}</td></tr>"
+        )
+    page = docs_dir / "quality.html"
+    page.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>CES warehouse quality</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.4em .8em;text-align:left;vertical-align:top}"
+        ".failed td{background:#fdd}.warning td{background:#ffd}.passed td{background:#efe}"
+        "</style></head><body><h1>CES warehouse: quality checks</h1>"
+        "<p>Latest Great Expectations validation of each suite in <code>expectations/</code>. "
+        "FAILED = an error-severity expectation failed (the serving copy was not published); "
+        "WARNING = a warn-severity expectation failed (reported only). Links open the full "
+        "GE validation page.</p><table><tr><th>suite</th><th>table</th><th>status</th>"
+        "<th>expectations</th><th>failed</th><th>validated</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>",
+        encoding="utf-8",
     )
+    return page
 
 
 def _outcome(result) -> ExpectationOutcome:

@@ -238,6 +238,10 @@ def test_serving_copy_holds_only_the_marts(built):
     with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.fct_ces_responses").fetchone()[0] == served
     assert (warehouse_dir / "data_docs" / "index.html").exists()
+    report = (warehouse_dir / "data_docs" / "quality.html").read_text()
+    for name in ("fct_ces_responses", "fct_ces_touchpoint_period", "int_answers_scored"):
+        assert f">{name}</a>" in report
+    assert "FAILED" not in report.split("</p>", 1)[1]
 
 
 def test_a_failing_gate_leaves_the_serving_copy_and_exits_non_zero(
