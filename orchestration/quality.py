@@ -121,7 +121,14 @@ def install_duckdb_result_buffering() -> None:
         # GE's column reflection falls back to an unqualified "select * from <table>":
         # let DuckDB find the warehouse's tables in every schema the suites validate.
         if isinstance(dbapi_connection, ConnectionWrapper):
-            dbapi_connection.execute(f"set search_path = '{WAREHOUSE_SEARCH_PATH}'")
+            present = {
+                row[0]
+                for row in dbapi_connection.execute(
+                    "select schema_name from duckdb_schemas()"
+                ).fetchall()
+            }
+            path = ",".join(s for s in WAREHOUSE_SEARCH_PATH.split(",") if s in present)
+            dbapi_connection.execute(f"set search_path = '{path}'")
             _open_duckdb_connections.append(connection_record)
 
     @event.listens_for(Engine, "after_cursor_execute")
