@@ -35,6 +35,22 @@ def test_definitions_load_with_every_asset_and_the_job(dbt_manifest, settings):
     assert dg.AssetKey("raw_survey_responses") in parents
     assert len(list(graph.asset_check_keys)) >= 10
     assert defs.resolve_job_def("ces_daily_build") is not None
+    # the serving copy waits for every mart, and every suite is a blocking check
+    marts = {key for key in graph.get_all_asset_keys() if key.path[0] == "marts"}
+    assert len(marts) == 8
+    assert graph.get(dg.AssetKey("ces_marts_serving")).parent_keys == marts
+    ge_checks = {
+        (check.asset_key.to_user_string(), check.name)
+        for check in graph.asset_check_keys
+        if check.name.startswith("ge_")
+    }
+    assert ge_checks == {
+        ("marts/fct_ces_responses", "ge_fct_ces_responses"),
+        ("marts/fct_csat_responses", "ge_fct_csat_responses"),
+        ("marts/fct_ces_touchpoint_period", "ge_fct_ces_touchpoint_period"),
+        ("marts/fct_ticket_effort", "ge_fct_ticket_effort"),
+        ("intermediate/int_answers_scored", "ge_int_answers_scored"),
+    }
 
 
 def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):

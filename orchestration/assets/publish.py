@@ -6,6 +6,7 @@ one, and never holds a lock the build needs. It runs only after every blocking c
 the marts passed (the checks are blocking, and this asset depends on every mart).
 """
 
+import json
 import os
 import time
 from pathlib import Path
@@ -13,23 +14,24 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
 from orchestration.ingest.loader import sql_identifier, sql_literal
 from orchestration.resources import WarehouseResource
 
-MART_TABLES = (
-    "dim_date",
-    "dim_survey",
-    "dim_touchpoint",
-    "fct_ces_responses",
-    "fct_ces_touchpoint_period",
-    "fct_csat_responses",
-    "fct_ticket_effort",
-    "rpt_effort_hotspots",
-)
+
+def mart_models() -> list[str]:
+    """The dbt models under models/marts/, from the manifest (so a new mart is served)."""
+    manifest = json.loads(ensure_manifest(DBT_PROJECT).read_text())
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
+    )
 
 
 def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, int]:
-    """Copy the marts schema into a new file and atomically replace the serving copy."""
+    """Copy every table of the marts schema into a new file and atomically replace the
+    serving copy."""
     temporary = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
     counts: dict[str, int] = {}
@@ -38,7 +40,14 @@ def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, 
         try:
             conn.execute(f"attach {sql_literal(str(warehouse_path))} as source (read_only)")
             conn.execute("create schema marts")
-            for table in MART_TABLES:
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "select table_name from duckdb_tables() "
+                    "where database_name = 'source' and schema_name = 'marts' order by 1"
+                ).fetchall()
+            ]
+            for table in tables:
                 name = sql_identifier(table)
                 conn.execute(f"create table marts.{name} as select * from source.marts.{name}")
                 counts[table] = conn.execute(f"select count(*) from marts.{name}").fetchone()[0]
@@ -56,7 +65,7 @@ def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, 
     name="ces_marts_serving",
     group_name="serving",
     kinds={"duckdb"},
-    deps=[dg.AssetKey(["marts", table]) for table in MART_TABLES],
+    deps=[dg.AssetKey(["marts", model]) for model in mart_models()],
     description=(
         "warehouse/ces_marts.duckdb: the marts schema only, for BI users, replaced "
         "atomically after every blocking quality check passed."
