@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest.contract import SURVEY_RESPONSES, TICKETS
 from orchestration.settings import PROJECT_DIR
 
 DEFAULT_END_DATE = date(2026, 10, 31)
@@ -64,31 +65,9 @@ COMMENTS = (
 )
 BAD_TIMESTAMPS = ("31/02/2026 25:61", "yesterday", "2026-13-01T00:00:00Z")
 FORMATS = ("csv", "jsonl", "parquet")
-RESPONSE_COLUMNS = (
-    "response_id",
-    "survey_id",
-    "customer_id",
-    "touchpoint",
-    "channel",
-    "interaction_id",
-    "responded_at",
-    "answer",
-    "comment",
-    "language",
-)
-TICKET_COLUMNS = (
-    "ticket_id",
-    "customer_id",
-    "touchpoint",
-    "channel",
-    "created_at",
-    "solved_at",
-    "status",
-    "priority",
-    "reply_count",
-    "reopen_count",
-    "transfer_count",
-)
+# The files follow the landing contract exactly.
+RESPONSE_COLUMNS = SURVEY_RESPONSES.columns
+TICKET_COLUMNS = TICKETS.columns
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,7 @@ versioned as (
 
     select
         *,
-        row_number() over (
-            partition by coalesce(response_id, file_hash || ':' || cast(source_line as varchar))
-            order by loaded_at desc, source_file desc, source_line desc
-        ) as version_rank,
-        count(*) over (
-            partition by coalesce(response_id, file_hash || ':' || cast(source_line as varchar))
-        ) as times_received
+        {{ version_columns('response_id') }}
     from renamed
 
 ),

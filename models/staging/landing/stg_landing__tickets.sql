@@ -36,13 +36,7 @@ versioned as (
 
     select
         *,
-        row_number() over (
-            partition by coalesce(ticket_id, file_hash || ':' || cast(source_line as varchar))
-            order by loaded_at desc, source_file desc, source_line desc
-        ) as version_rank,
-        count(*) over (
-            partition by coalesce(ticket_id, file_hash || ':' || cast(source_line as varchar))
-        ) as times_received
+        {{ version_columns('ticket_id') }}
     from renamed
 
 ),
