@@ -23,6 +23,7 @@ class BuildOutcome:
     checks_warned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     published: bool = False
+    run_id: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -50,6 +51,7 @@ def run_build(
         raise_on_error=False,
     )
     outcome = BuildOutcome(success=result.success, seconds=time.perf_counter() - started)
+    outcome.run_id = result.run_id
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         outcome.assets_materialized += 1

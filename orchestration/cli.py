@@ -41,6 +41,15 @@ def _build(args: argparse.Namespace) -> int:
         log_level="INFO" if args.verbose else "WARNING",
     )
     print(format_summary(settings, outcome))
+    from orchestration.status import write_build_status
+
+    failures = outcome.checks_failed + outcome.errors
+    write_build_status(
+        settings.warehouse_dir,
+        "success" if outcome.exit_code == 0 else "failure",
+        outcome.run_id,
+        "; ".join(line.splitlines()[0] for line in failures),
+    )
     return outcome.exit_code
 
 

@@ -10,6 +10,8 @@ from orchestration.assets.publish import ces_marts_serving
 from orchestration.checks.quality import build_quality_checks
 from orchestration.jobs import ces_daily_build
 from orchestration.resources import build_resources
+from orchestration.schedules import build_schedule
+from orchestration.sensors import build_landing_sensor, build_status_sensors
 from orchestration.settings import Settings
 
 
@@ -21,6 +23,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=build_quality_checks(),
         resources=build_resources(settings),
         jobs=[ces_daily_build],
+        schedules=[build_schedule(settings)],
+        sensors=[build_landing_sensor(settings), *build_status_sensors(settings)],
     )
 
 

@@ -13,6 +13,11 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+# Every step that opens the warehouse file runs in this Dagster concurrency pool; the
+# instance limits it to one at a time (.dagster/dagster.yaml), because DuckDB allows one
+# writing process per file and no reader beside it.
+WAREHOUSE_POOL = "ces_warehouse"
+
 # Development default only: production deployments set CES_PSEUDONYM_SALT to a secret.
 DEV_PSEUDONYM_SALT = "ces-dev-salt-change-me"
 
@@ -23,6 +28,8 @@ class Settings:
     warehouse_dir: Path
     dbt_target: str
     pseudonym_salt: str
+    schedule_cron: str = "0 6 * * *"
+    schedule_timezone: str = "UTC"
 
     @property
     def warehouse_path(self) -> Path:
@@ -53,6 +60,8 @@ class Settings:
             warehouse_dir=Path(warehouse).expanduser().resolve(),
             dbt_target=dbt_target or os.environ.get("CES_DBT_TARGET") or "duckdb",
             pseudonym_salt=os.environ.get("CES_PSEUDONYM_SALT") or DEV_PSEUDONYM_SALT,
+            schedule_cron=os.environ.get("CES_SCHEDULE_CRON") or "0 6 * * *",
+            schedule_timezone=os.environ.get("CES_SCHEDULE_TIMEZONE") or "UTC",
         )
 
     def export_env(self) -> None:

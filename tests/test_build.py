@@ -72,6 +72,10 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
     assert "CES build succeeded" in printed
     assert "checks passed" in printed and "failed: 0" in printed
     assert "effort hotspots" in printed
+    status = __import__("json").loads(
+        (settings.warehouse_dir / "ces_build_status.json").read_text()
+    )
+    assert (status["status"], status["message"]) == ("success", "")
 
     def counts() -> dict[str, int]:
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:

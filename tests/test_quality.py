@@ -272,6 +272,9 @@ def test_a_failing_gate_leaves_the_serving_copy_and_exits_non_zero(
     assert "| expect_column_values_to_be_between | ces_mean_7pt | error |" in printed
     assert "serving copy NOT published" in printed
     assert sha256(serving) == before
+    status = json.loads((warehouse_dir / "ces_build_status.json").read_text())
+    assert status["status"] == "failure"
+    assert "ge_fct_ces_touchpoint_period" in status["message"]
 
 
 def test_a_bi_reader_never_blocks_a_build_nor_sees_a_partial_copy(built, tmp_path):

@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
+from orchestration.settings import WAREHOUSE_POOL
 
 ensure_manifest()
 
@@ -32,6 +33,7 @@ class DbtBuildConfig(dg.Config):
     manifest=DBT_PROJECT.manifest_path,
     project=DBT_PROJECT,
     dagster_dbt_translator=CesDbtTranslator(),
+    pool=WAREHOUSE_POOL,
 )
 def ces_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     """`dbt build` over the selected models: seeds, models and their tests in DAG order."""

@@ -8,6 +8,7 @@ import dagster as dg
 from orchestration.ingest.contract import STREAMS, Stream
 from orchestration.ingest.loader import FileLoadResult, describe_results, load_stream
 from orchestration.resources import WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL
 
 
 def _files_table(results: list[FileLoadResult]) -> str:
@@ -45,6 +46,7 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
         name=f"raw_{stream.name}",
         group_name="raw",
         kinds={"duckdb", "python"},
+        pool=WAREHOUSE_POOL,
         description=(
             f"Landing files under <landing>/{stream.folder}/ (CSV, JSON Lines, Parquet) loaded "
             f"into {stream.qualified_table}: every contract field as text plus lineage columns. "

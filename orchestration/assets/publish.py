@@ -17,6 +17,7 @@ import duckdb
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
 from orchestration.ingest.loader import sql_identifier, sql_literal
 from orchestration.resources import WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL
 
 
 def mart_models() -> list[str]:
@@ -65,6 +66,7 @@ def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, 
     name="ces_marts_serving",
     group_name="serving",
     kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(["marts", model]) for model in mart_models()],
     description=(
         "warehouse/ces_marts.duckdb: the marts schema only, for BI users, replaced "

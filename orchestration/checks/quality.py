@@ -5,6 +5,7 @@ import dagster as dg
 
 from orchestration import quality
 from orchestration.resources import WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL
 
 
 def _metadata(outcome: quality.SuiteOutcome) -> dict:
@@ -36,6 +37,7 @@ def build_suite_check(suite: quality.SuiteSpec) -> dg.AssetChecksDefinition:
         asset=dg.AssetKey(list(suite.asset_key)),
         name=f"ge_{suite.name}",
         blocking=True,
+        pool=WAREHOUSE_POOL,
         description=f"Great Expectations suite expectations/{suite.path.name}: {suite.description}",
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:

@@ -1,0 +1,178 @@
+"""The code location as analytics engineers run it: schedule, landing sensor, status file,
+concurrency pool, and the Dagster UI serving the whole graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.settings import WAREHOUSE_POOL, Settings
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_the_schedule_runs_the_daily_build_at_the_configured_time(settings, monkeypatch):
+    from orchestration.schedules import build_schedule
+
+    schedule = build_schedule(settings)
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
+    assert schedule.job_name == "ces_daily_build"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 23, 6, tzinfo=UTC)
+    )
+    (request,) = list(schedule.evaluate_tick(context).run_requests)
+    assert request.job_name in (None, "ces_daily_build")
+
+    monkeypatch.setenv("CES_SCHEDULE_CRON", "30 5 * * 1-5")
+    monkeypatch.setenv("CES_SCHEDULE_TIMEZONE", "Europe/Amsterdam")
+    custom = build_schedule(Settings.from_env())
+    assert (custom.cron_schedule, custom.execution_timezone) == ("30 5 * * 1-5", "Europe/Amsterdam")
+
+
+def test_the_landing_sensor_requests_a_run_for_new_or_changed_files_only(settings):
+    from orchestration.sensors import build_landing_sensor
+
+    sensor = build_landing_sensor(settings)
+    landing = settings.landing_dir
+    first = write(landing / "survey_responses" / "a.csv", "response_id\nR1\n")
+    write(landing / "tickets" / "t.jsonl", '{"ticket_id": "T1"}\n')
+    write(landing / "survey_responses" / ".partial.csv", "being uploaded")
+
+    result = sensor.evaluate_tick(dg.build_sensor_context(cursor=None))
+    (request,) = result.run_requests
+    assert request.tags["ces/new_files"] == "2"
+    cursor = json.loads(result.cursor)
+    assert sorted(cursor) == ["survey_responses/a.csv", "tickets/t.jsonl"]
+
+    # nothing new: a restart with the stored cursor does not re-trigger old files
+    again = sensor.evaluate_tick(dg.build_sensor_context(cursor=result.cursor))
+    assert again.run_requests == [] and again.skip_message.startswith("no new or changed files")
+
+    # a changed file and a new one trigger, with a run key naming them
+    time.sleep(0.01)
+    first.write_text("response_id\nR1\nR2\n")
+    write(landing / "survey_responses" / "b.parquet", "x")
+    later = sensor.evaluate_tick(dg.build_sensor_context(cursor=result.cursor))
+    (request,) = later.run_requests
+    assert request.tags["ces/new_files"] == "2"
+    assert "survey_responses/a.csv@" in request.run_key
+    assert "survey_responses/b.parquet@" in request.run_key
+    assert "tickets/t.jsonl" not in request.run_key
+
+
+def test_every_step_touching_the_warehouse_is_in_the_single_writer_pool(dbt_manifest, settings):
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if key.path[0] == "registry" or node.is_executable:
+            assert node.pools == {WAREHOUSE_POOL}, key
+    from orchestration.checks.quality import build_quality_checks
+
+    checks = build_quality_checks()
+    assert len(checks) == 5
+    assert {check.op.pool for check in checks} == {WAREHOUSE_POOL}
+    instance_yaml = Path(__file__).resolve().parent.parent / ".dagster" / "dagster.yaml"
+    assert "default_limit: 1" in instance_yaml.read_text()
+
+
+def test_the_cli_writes_the_build_status_file(tmp_path):
+    from orchestration.status import write_build_status
+
+    path = write_build_status(tmp_path, "failure", "run-1", "dbt test failed")
+    status = json.loads(path.read_text())
+    assert (status["status"], status["run_id"], status["message"]) == (
+        "failure",
+        "run-1",
+        "dbt test failed",
+    )
+    assert datetime.fromisoformat(status["finished_at"]) <= datetime.now(UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+@pytest.mark.slow
+def test_the_dagster_ui_serves_every_asset_and_check(dbt_manifest, tmp_path, settings):
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-m",
+            "orchestration.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError("the Dagster webserver did not start") from None
+                time.sleep(1)
+        data = graphql(
+            port,
+            "{ assetNodes { assetKey { path } "
+            "assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }",
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    for key in (
+        "raw_survey_responses",
+        "raw_tickets",
+        "staging/stg_landing__survey_responses",
+        "intermediate/int_answers_scored",
+        "marts/fct_ces_touchpoint_period",
+        "marts/rpt_effort_hotspots",
+        "ces_marts_serving",
+    ):
+        assert key in nodes, key
+    checks = {
+        (key, c["name"], c["blocking"])
+        for key, n in nodes.items()
+        for c in n["assetChecksOrError"].get("checks", [])
+    }
+    assert ("marts/fct_ces_touchpoint_period", "ge_fct_ces_touchpoint_period", True) in checks
+    assert sum(1 for _, name, _ in checks if not name.startswith("ge_")) >= 100  # dbt tests
