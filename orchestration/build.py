@@ -24,6 +24,7 @@ class BuildOutcome:
     errors: list[str] = field(default_factory=list)
     published: bool = False
     run_id: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -42,8 +43,9 @@ def run_build(
     started = time.perf_counter()
     defs = build_definitions(settings)
     job = defs.resolve_job_def("ces_daily_build")
+    instance = dg.DagsterInstance.ephemeral()
     result = job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         run_config={
             "ops": {"ces_dbt_assets": {"config": {"full_refresh": full_refresh}}},
             "loggers": {"console": {"config": {"log_level": log_level}}},
@@ -71,11 +73,30 @@ def run_build(
             outcome.checks_warned.append(text)
         else:
             outcome.checks_failed.append(text)
+    for stats in instance.get_run_step_stats(result.run_id):
+        if stats.start_time and stats.end_time:
+            stage = _stage_of(stats.step_key)
+            outcome.stage_seconds[stage] = (
+                outcome.stage_seconds.get(stage, 0.0) + stats.end_time - stats.start_time
+            )
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.event_specific_data.error
             outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else ''}")
     return outcome
+
+
+def _stage_of(step_key: str) -> str:
+    """The stage a Dagster step belongs to, for the elapsed-time summary."""
+    if step_key.startswith("raw_"):
+        return "ingest"
+    if step_key.startswith("ces_dbt_assets"):
+        return "dbt build (models + tests)"
+    if "ge_" in step_key:
+        return "quality checks (Great Expectations)"
+    if step_key.startswith("ces_marts_serving"):
+        return "publish serving copy"
+    return step_key
 
 
 def _indent(text: str) -> str:
@@ -146,6 +167,11 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
         f"checks passed: {outcome.checks_passed}; failed: {len(outcome.checks_failed)}; "
         f"warnings: {len(outcome.checks_warned)}",
     ]
+    if outcome.stage_seconds:
+        lines.append(
+            "elapsed per stage: "
+            + ", ".join(f"{stage} {sec:.1f} s" for stage, sec in outcome.stage_seconds.items())
+        )
     lines += [f"  FAILED check {text}" for text in outcome.checks_failed]
     lines += [f"  WARNING check {text}" for text in outcome.checks_warned]
     lines += [f"  ERROR {message}" for message in outcome.errors]

@@ -72,6 +72,9 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
     assert "CES build succeeded" in printed
     assert "checks passed" in printed and "failed: 0" in printed
     assert "effort hotspots" in printed
+    stages = next(line for line in printed.splitlines() if line.startswith("elapsed per stage"))
+    for stage in ("ingest", "dbt build", "quality checks", "publish serving copy"):
+        assert stage in stages
     status = __import__("json").loads(
         (settings.warehouse_dir / "ces_build_status.json").read_text()
     )
