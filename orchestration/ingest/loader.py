@@ -84,7 +84,6 @@ class _FileFacts:
     sha256: str
     size: int
     is_utf8: bool
-    has_bom: bool
     has_nul: bool
     has_blank_line: bool
     utf16_bom: bool
@@ -132,7 +131,6 @@ def scan_file(path: Path) -> _FileFacts:
         sha256=digest.hexdigest(),
         size=size,
         is_utf8=is_utf8,
-        has_bom=first.startswith(codecs.BOM_UTF8),
         has_nul=has_nul,
         has_blank_line=has_blank,
         utf16_bom=first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
