@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
+from orchestration import progress as progress_lines
 from orchestration.settings import Settings
 
 INGEST_KEYS = ("raw_survey_responses", "raw_tickets")
@@ -25,6 +30,8 @@ class BuildOutcome:
     published: bool = False
     run_id: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    dbt_log: Path | None = None
+    started_at: datetime | None = None  # UTC, naive (as dbt's run_started_at)
 
     @property
     def exit_code(self) -> int:
@@ -32,27 +39,59 @@ class BuildOutcome:
 
 
 def run_build(
-    settings: Settings, full_refresh: bool = False, log_level: str = "WARNING"
+    settings: Settings,
+    full_refresh: bool = False,
+    log_level: str = "WARNING",
+    reprocess_from: str | None = None,
+    reprocess_to: str | None = None,
+    progress: bool = False,
 ) -> BuildOutcome:
-    """Ingest new landing files and build every dbt model and test, in one Dagster run."""
+    """Ingest new landing files and build every dbt model and test, in one Dagster run.
+
+    reprocess_from / reprocess_to (ISO dates) backfill a date range within the same single
+    dbt invocation; progress prints a line per step, asset and check while it runs.
+    """
     # Export before the code location is imported: the manifest is parsed at import time
     # and dbt's partial parsing only survives if the profile's variables stay the same.
     settings.export_env()
+    from orchestration.checks.freshness import SOURCE_FRESHNESS_CHECK
     from orchestration.definitions import build_definitions  # heavy: imported on use
 
     started = time.perf_counter()
+    started_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     defs = build_definitions(settings)
     job = defs.resolve_job_def("ces_daily_build")
     instance = dg.DagsterInstance.ephemeral()
-    result = job.execute_in_process(
-        instance=instance,
-        run_config={
-            "ops": {"ces_dbt_assets": {"config": {"full_refresh": full_refresh}}},
-            "loggers": {"console": {"config": {"log_level": log_level}}},
+    run_config = {
+        "ops": {
+            "ces_dbt_assets": {
+                "config": {
+                    "full_refresh": full_refresh,
+                    "reprocess_from": reprocess_from,
+                    "reprocess_to": reprocess_to,
+                }
+            }
         },
-        raise_on_error=False,
-    )
+        "loggers": {
+            "console": {"config": {"log_level": log_level}},
+            **({"progress": {}} if progress else {}),
+        },
+    }
+    # dagster-dbt echoes dbt's own log to stdout; unless verbose, it goes to a file instead
+    # (named in the summary when the run fails).
+    verbose = log_level in ("DEBUG", "INFO")
+    dbt_log = settings.warehouse_dir / "logs" / "dbt_output.log"
+    dbt_log.parent.mkdir(parents=True, exist_ok=True)
+    progress_lines.RUN_STARTED.append(time.perf_counter())
+    with dbt_log.open("w") as dbt_output:
+        tee = progress_lines.DbtLogTee(dbt_output, sys.stderr if progress else None)
+        with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(tee):
+            result = job.execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False
+            )
     outcome = BuildOutcome(success=result.success, seconds=time.perf_counter() - started)
+    outcome.dbt_log = None if verbose else dbt_log
+    outcome.started_at = started_at
     outcome.run_id = result.run_id
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -69,7 +108,16 @@ def run_build(
         text = f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}" + (
             f"\n{_indent(detail.value)}" if detail is not None else ""
         )
-        if evaluation.severity == dg.AssetCheckSeverity.WARN:
+        if evaluation.check_name == SOURCE_FRESHNESS_CHECK:
+            # Stale inputs are reported, in the UI with dbt's error level, but they do not
+            # fail the build: what was built is correct, there was just nothing new.
+            meta = {k: v.value for k, v in evaluation.metadata.items()}
+            outcome.checks_warned.append(
+                f"{text} {meta['status']}: newest load {meta['max_loaded_at']}, "
+                f"age {meta['age_hours']} h (warn after {meta['warn_after_hours']} h, "
+                f"error after {meta['error_after_hours']} h)"
+            )
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
             outcome.checks_warned.append(text)
         else:
             outcome.checks_failed.append(text)
@@ -88,6 +136,8 @@ def run_build(
 
 def _stage_of(step_key: str) -> str:
     """The stage a Dagster step belongs to, for the elapsed-time summary."""
+    if step_key.endswith("dbt_source_freshness"):
+        return "source freshness"
     if step_key.startswith("raw_"):
         return "ingest"
     if step_key.startswith("ces_dbt_assets"):
@@ -103,8 +153,9 @@ def _indent(text: str) -> str:
     return "\n".join("      " + line for line in str(text).splitlines())
 
 
-def warehouse_summary(settings: Settings) -> dict[str, object]:
-    """Row counts and reject reasons read back from the warehouse (read-only)."""
+def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict[str, object]:
+    """Row counts and reject reasons read back from the warehouse (read-only), and what the
+    incremental facts recomputed in the build that started at `since`."""
     from orchestration.ingest import warehouse
 
     if not settings.warehouse_path.exists():
@@ -136,6 +187,19 @@ def warehouse_summary(settings: Settings) -> dict[str, object]:
                 "ces_mean_7pt_change, comparison from marts.rpt_effort_hotspots "
                 "order by effort_rank limit 3"
             ).fetchall()
+        refreshed = {}
+        if since is not None and "marts.fct_ces_touchpoint_period" in counts:
+            refreshed["answers"] = conn.execute(
+                "select count(*), count(distinct response_date), min(response_date), "
+                "max(response_date) from marts.fct_ces_responses where refreshed_at >= ?",
+                [since],
+            ).fetchone()
+            refreshed["periods"] = conn.execute(
+                "select period_grain, count(*) from marts.fct_ces_touchpoint_period "
+                "where refreshed_at >= ? group by 1 "
+                "order by list_position(['day', 'week', 'month', 'quarter'], period_grain)",
+                [since],
+            ).fetchall()
     finally:
         conn.close()
     return {
@@ -143,6 +207,7 @@ def warehouse_summary(settings: Settings) -> dict[str, object]:
         "reject_reasons": reasons,
         "answer_reasons": answer_reasons,
         "hotspots": hotspots,
+        "refreshed": refreshed,
     }
 
 
@@ -175,6 +240,8 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines += [f"  FAILED check {text}" for text in outcome.checks_failed]
     lines += [f"  WARNING check {text}" for text in outcome.checks_warned]
     lines += [f"  ERROR {message}" for message in outcome.errors]
+    if outcome.dbt_log and (outcome.errors or outcome.checks_failed):
+        lines.append(f"dbt's log of this run: {outcome.dbt_log}")
     serving = settings.serving_path
     if outcome.published:
         lines.append(f"serving copy for BI published: {serving}")
@@ -186,10 +253,19 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
     docs = settings.warehouse_dir / "data_docs" / "quality.html"
     if docs.exists():
         lines.append(f"quality report (Great Expectations Data Docs): {docs}")
-    summary = warehouse_summary(settings)
+    summary = warehouse_summary(settings, since=outcome.started_at)
     if summary:
         lines += ["", f"warehouse: {settings.warehouse_path}"]
         lines += [f"  {name:<48}{count:>12,}" for name, count in summary["counts"].items()]
+        refreshed = summary["refreshed"]
+        if refreshed:
+            n, days, first, last = refreshed["answers"]
+            span = f" on {days:,} response dates ({first} to {last})" if n else ""
+            periods = ", ".join(f"{n:,} {grain}" for grain, n in refreshed["periods"]) or "none"
+            lines += [
+                "",
+                f"recomputed by this build: {n:,} CES answers{span}; periods: {periods}",
+            ]
         if summary["reject_reasons"]:
             lines += ["", "rejected records by reason (all loads; see audit.rejected_rows):"]
             lines += [

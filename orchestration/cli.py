@@ -21,6 +21,7 @@ def _sample(args: argparse.Namespace) -> int:
         days=args.days,
         seed=args.seed,
         end_date=args.end,
+        id_offset=args.id_offset,
     )
     print(
         f"wrote {summary.responses:,} answers (+{summary.resent:,} re-sent) and "
@@ -39,6 +40,9 @@ def _build(args: argparse.Namespace) -> int:
         settings,
         full_refresh=args.full_refresh,
         log_level="INFO" if args.verbose else "WARNING",
+        reprocess_from=args.reprocess_from and args.reprocess_from.isoformat(),
+        reprocess_to=args.reprocess_to and args.reprocess_to.isoformat(),
+        progress=not args.quiet,
     )
     print(format_summary(settings, outcome))
     from orchestration.status import write_build_status
@@ -65,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--end", type=date.fromisoformat, default=date(2026, 10, 31), help="last day (ISO date)"
     )
+    sample.add_argument(
+        "--id-offset",
+        type=int,
+        default=0,
+        help="shift every id by this much (a second sample then adds rather than re-sends)",
+    )
     sample.set_defaults(handler=_sample)
 
     build = commands.add_parser("build", help="ingest new landing files and build every model")
@@ -75,7 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)"
     )
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    build.add_argument(
+        "--from",
+        dest="reprocess_from",
+        type=date.fromisoformat,
+        help="backfill: also reprocess answers responded on or after this date (ISO)",
+    )
+    build.add_argument(
+        "--to",
+        dest="reprocess_to",
+        type=date.fromisoformat,
+        help="backfill: also reprocess answers responded on or before this date (ISO)",
+    )
     build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    build.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     build.set_defaults(handler=_build)
     return parser
 

@@ -153,10 +153,17 @@ def generate_sample(
     seed: int = 42,
     end_date: date = DEFAULT_END_DATE,
     threads: int | None = None,
+    id_offset: int = 0,
 ) -> SampleSummary:
-    """Write survey_responses/ and tickets/ landing files under `out_dir`."""
+    """Write survey_responses/ and tickets/ landing files under `out_dir`.
+
+    id_offset shifts every response, ticket and order id, so a second sample (say, one more
+    day) adds new answers and tickets instead of re-sending those of the first.
+    """
     if responses < 1 or days < 1:
         raise ValueError("responses and days must be at least 1")
+    if id_offset < 0 or id_offset + 2 * responses >= 10**9:
+        raise ValueError("id_offset must keep every id below 10^9 (9-digit ticket ids)")
     scales = read_registry()
     for survey_id, _ in (*CES_SURVEY_MIX, ("csat_5", 0), ("csat_good_bad", 0)):
         if survey_id not in scales:
@@ -173,7 +180,7 @@ def generate_sample(
             if threads:
                 conn.execute(f"set threads = {int(threads)}")
             conn.execute("set preserve_insertion_order = true")
-            _build_tables(conn, scales, responses, days, seed, end_date)
+            _build_tables(conn, scales, responses, days, seed, end_date, id_offset)
             files = _write_files(conn, out_dir)
             tickets = conn.execute("select count(*) from tickets").fetchone()[0]
             resent = conn.execute("select count(*) from answers where is_resent").fetchone()[0]
@@ -189,6 +196,7 @@ def _build_tables(
     days: int,
     seed: int,
     end_date: date,
+    id_offset: int = 0,
 ) -> None:
     start = end_date - timedelta(days=days - 1)
     period_format = period_format_for(days)
@@ -306,7 +314,7 @@ def _build_tables(
         create table tickets as
         select
             k,
-            'TCK-' || lpad(k::varchar, 9, '0') as ticket_id,
+            'TCK-' || lpad((k + {id_offset})::varchar, 9, '0') as ticket_id,
             customer_id,
             touchpoint,
             ['email', 'chat', 'phone', 'web_form'][ticket_channel_idx + 1] as channel,
@@ -373,7 +381,7 @@ def _build_tables(
             i,
             responded_ts,
             u(i, 51) < 0.003 as is_resent,
-            'RSP-' || lpad(i::varchar, 10, '0') as response_id,
+            'RSP-' || lpad((i + {id_offset})::varchar, 10, '0') as response_id,
             case when u_defect < 0.002 then 'ces_legacy_v0' else {sv["ids"]}[sv] end
                 as survey_id,
             customer_id,
@@ -381,8 +389,9 @@ def _build_tables(
                  else touchpoint end as touchpoint,
             case when is_ticket then ['email', 'chat', 'phone', 'web_form'][ticket_channel_idx + 1]
                  else ['web', 'app', 'email', 'in_store'][web_channel_idx + 1] end as channel,
-            case when is_ticket then 'TCK-' || lpad(k::varchar, 9, '0')
-                 when is_order then 'ORD-' || lpad(k::varchar, 9, '0') end as interaction_id,
+            case when is_ticket then 'TCK-' || lpad((k + {id_offset})::varchar, 9, '0')
+                 when is_order then 'ORD-' || lpad((k + {id_offset})::varchar, 9, '0')
+            end as interaction_id,
             case
                 when u_defect >= 0.0055 and u_defect < 0.0065
                     then {bad_ts}[1 + floor(u_tsfmt * 3)::int]

@@ -30,6 +30,8 @@ class Settings:
     pseudonym_salt: str
     schedule_cron: str = "0 6 * * *"
     schedule_timezone: str = "UTC"
+    # Marts not rebuilt within this many hours are flagged stale in the Dagster UI.
+    freshness_hours: float = 36.0
 
     @property
     def warehouse_path(self) -> Path:
@@ -62,6 +64,7 @@ class Settings:
             pseudonym_salt=os.environ.get("CES_PSEUDONYM_SALT") or DEV_PSEUDONYM_SALT,
             schedule_cron=os.environ.get("CES_SCHEDULE_CRON") or "0 6 * * *",
             schedule_timezone=os.environ.get("CES_SCHEDULE_TIMEZONE") or "UTC",
+            freshness_hours=float(os.environ.get("CES_FRESHNESS_HOURS") or 36),
         )
 
     def export_env(self) -> None:

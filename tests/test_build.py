@@ -67,9 +67,23 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
             str(settings.warehouse_dir),
         ]
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed, progress = captured.out, captured.err
     assert exit_code == 0, printed
     assert "CES build succeeded" in printed
+    # progress while it ran (stderr), in the order of the graph
+    order = [
+        "started   ingest (raw_survey_responses)",
+        "started   dbt build",
+        "OK created sql incremental model marts.fct_ces_responses",  # live, from dbt's log
+        "wrote   marts/fct_ces_touchpoint_period (",  # with its row count
+        "finished  dbt build",
+        "check   marts/fct_ces_responses: ge_fct_ces_responses passed",
+        "finished  publish",
+    ]
+    positions = [progress.find(line) for line in order]
+    assert -1 not in positions and positions == sorted(positions), progress
+    assert "check   raw_survey_responses: dbt_source_freshness passed" in progress
     assert "checks passed" in printed and "failed: 0" in printed
     assert "effort hotspots" in printed
     stages = next(line for line in printed.splitlines() if line.startswith("elapsed per stage"))
@@ -124,6 +138,14 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
             " + (select count(*) from audit.audit_rejected_answers)"
         ).fetchone()[0]
         assert facts_and_rejects == sample.responses
+        ces_facts, days = conn.execute(
+            "select count(*), count(distinct response_date) from marts.fct_ces_responses"
+        ).fetchone()
+    # the first build computed everything, and says so
+    assert f"recomputed by this build: {ces_facts:,} CES answers on {days:,} response dates" in (
+        printed
+    )
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.rpt_effort_hotspots").fetchone()[0] >= 6
         # no customer id in clear past raw
         assert conn.execute(
@@ -145,3 +167,4 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
         == 0
     )
     assert counts() == first
+    assert "recomputed by this build: 0 CES answers; periods: none" in capsys.readouterr().out

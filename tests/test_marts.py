@@ -220,7 +220,8 @@ def dbt(project: Path, warehouse_dir: Path, *args: str) -> None:
 def fact_rows(warehouse: Path) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         return conn.execute(
-            "select * exclude (source_loaded_at) from marts.fct_ces_responses order by response_id"
+            "select * exclude (source_loaded_at, refreshed_at) from marts.fct_ces_responses "
+            "order by response_id"
         ).fetchall()
 
 
@@ -267,3 +268,104 @@ def test_a_registry_fix_brings_answers_back_and_incremental_equals_full_refresh(
 
     dbt(project, warehouse_dir, "build", "--full-refresh")
     assert fact_rows(warehouse_dir / "ces.duckdb") == incremental
+
+
+def period_rows(warehouse: Path) -> dict[tuple, dict]:
+    """Period rows (column -> value) by (touchpoint, grain, period start)."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        cursor = conn.execute("select * from marts.fct_ces_touchpoint_period")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {(r["touchpoint_id"], r["period_grain"], r["period_start"].isoformat()): r for r in rows}
+
+
+def refreshed_since(before: dict, after: dict) -> set[tuple]:
+    return {
+        key
+        for key, row in after.items()
+        if key not in before or row["refreshed_at"] != before[key]["refreshed_at"]
+    }
+
+
+def assert_same_values(left: dict, right: dict) -> None:
+    assert left.keys() == right.keys()
+    for key, row in left.items():
+        for column, a in row.items():
+            b = right[key][column]
+            if column == "refreshed_at":
+                continue
+            if isinstance(a, float) and b is not None:
+                assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), (key, column)
+            else:
+                assert a == b, (key, column)
+
+
+def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
+    """New files with a late answer, a re-sent answer that moved to another week and a
+    changed ticket: exactly the periods they touch (and the period after each) are
+    recomputed, the emptied day disappears, and the result equals a full rebuild."""
+    database = Path(
+        built.execute("select path from duckdb_databases() where not internal").fetchone()[0]
+    )
+    landing, warehouse_dir = tmp_path / "landing", tmp_path / "warehouse"
+    shutil.copytree(database.parent.parent / "landing", landing)
+    warehouse_dir.mkdir()
+    shutil.copy(database, warehouse_dir / "ces.duckdb")
+    before = period_rows(warehouse_dir / "ces.duckdb")
+
+    (landing / "survey_responses" / "late.csv").write_text(
+        HEADER
+        # responded three weeks before it landed: lands in its own day, week, month
+        + "L01,ces2_agree_7,CUST-L01,checkout,web,I20,2026-03-10T12:00:00Z,2,,en\n"
+        # C02 (3 March) re-sent with a new time: moves to 20 March, a later ISO week
+        + "C02,ces2_agree_7,CUST-C02,checkout,web,I2,2026-03-20T10:00:00Z,4,,en\n"
+    )
+    (landing / "tickets" / "update.csv").write_text(
+        TICKETS.splitlines()[0]
+        + "\nI3,K3,checkout,email,2026-03-04T08:00:00Z,2026-03-04T18:00:00Z,solved,high,4,5,1\n"
+    )
+    build = ["build", "--landing", str(landing), "--warehouse", str(warehouse_dir), "--quiet"]
+    assert main(build) == 0
+    after = period_rows(warehouse_dir / "ces.duckdb")
+
+    def keys(grain: str, *starts: str) -> set[tuple]:
+        return {("checkout", grain, start) for start in starts}
+
+    assert refreshed_since(before, after) == (
+        # changed days 4 (ticket), 10 (late), 20 (moved to); day 5 follows day 4
+        keys("day", "2026-03-04", "2026-03-05", "2026-03-10", "2026-03-20")
+        | keys("week", "2026-03-02", "2026-03-09", "2026-03-16")
+        | keys("month", "2026-03-01", "2026-04-01")  # April: its change refers to March
+        | keys("quarter", "2026-01-01", "2026-04-01")
+    )
+    assert ("checkout", "day", "2026-03-03") in before
+    assert ("checkout", "day", "2026-03-03") not in after  # C02 moved away
+    assert after[("checkout", "day", "2026-03-10")]["n_responses"] == 1
+    assert after[("checkout", "day", "2026-03-04")]["avg_reopen_count"] == 5
+    assert (
+        after[("checkout", "day", "2026-03-04")]["source_checksum"]
+        != (before[("checkout", "day", "2026-03-04")]["source_checksum"])
+    )
+    march = ("checkout", "month", "2026-03-01")
+    assert after[march]["n_responses"] == before[march]["n_responses"] + 1
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        rewritten = conn.execute(
+            "select response_id from marts.fct_ces_responses "
+            "where refreshed_at = (select max(refreshed_at) from marts.fct_ces_responses) "
+            "order by 1"
+        ).fetchall()
+    assert rewritten == [("C02",), ("C03",), ("L01",)]  # C03: its ticket changed
+
+    # A backfill of one day recomputes its answers and every period overlapping it.
+    assert main([*build, "--from", "2026-03-12", "--to", "2026-03-12"]) == 0
+    backfilled = period_rows(warehouse_dir / "ces.duckdb")
+    assert refreshed_since(after, backfilled) == (
+        keys("day", "2026-03-12")
+        | keys("week", "2026-03-09", "2026-03-16")
+        | keys("month", "2026-03-01", "2026-04-01")
+        | keys("quarter", "2026-01-01", "2026-04-01")
+    )
+    assert_same_values(after, backfilled)
+
+    assert main([*build, "--full-refresh"]) == 0
+    assert_same_values(backfilled, period_rows(warehouse_dir / "ces.duckdb"))

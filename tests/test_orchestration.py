@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -176,3 +176,82 @@ def test_the_dagster_ui_serves_every_asset_and_check(dbt_manifest, tmp_path, set
     }
     assert ("marts/fct_ces_touchpoint_period", "ge_fct_ces_touchpoint_period", True) in checks
     assert sum(1 for _, name, _ in checks if not name.startswith("ge_")) >= 100  # dbt tests
+
+
+def test_source_freshness_checks_apply_the_dbt_thresholds_like_dbt_does(dbt_manifest, tmp_path):
+    """The raw assets' dbt_source_freshness checks read warn/error thresholds from the dbt
+    sources and reach the same verdict as `dbt source freshness` on the same warehouse."""
+    from orchestration.checks.freshness import evaluate, load_source_freshness
+    from orchestration.dbt_project import DBT_EXECUTABLE
+    from orchestration.ingest import warehouse
+
+    contracts = {c.table: c for c in load_source_freshness()}
+    assert set(contracts) == {"raw.survey_responses", "raw.tickets"}
+    contract = contracts["raw.survey_responses"]
+    assert (contract.warn_after_hours, contract.error_after_hours) == (36, 72)
+    now = datetime(2026, 11, 22, 12, 0)
+    hours_ago = [(1, "pass", True), (40, "warn", False), (80, "error", False)]
+    for hours, status, passed in hours_ago:
+        result = evaluate(contract, now - timedelta(hours=hours), now)
+        assert (result.metadata["status"].value, result.passed) == (status, passed)
+        assert result.metadata["age_hours"].value == hours
+    assert evaluate(contract, now - timedelta(hours=40), now).severity == dg.AssetCheckSeverity.WARN
+    assert evaluate(contract, None, now).severity == dg.AssetCheckSeverity.ERROR
+
+    # The same verdicts from dbt itself: answers last loaded 80 h ago, tickets 1 h ago.
+    warehouse_dir = tmp_path / "warehouse"
+    warehouse_dir.mkdir()
+    conn = warehouse.connect(warehouse_dir / "ces.duckdb")
+    warehouse.ensure_schema(conn)
+    real_now = datetime.now(UTC).replace(tzinfo=None)
+    for table, hours in (("survey_responses", 80), ("tickets", 1)):
+        conn.execute(
+            f"insert into raw.{table} (_loaded_at) values (?)", [real_now - timedelta(hours=hours)]
+        )
+    newest = {
+        table: conn.execute(f"select max(_loaded_at) from {table}").fetchone()[0]
+        for table in contracts
+    }
+    conn.close()
+    ours = {
+        t: evaluate(c, newest[t], real_now).metadata["status"].value for t, c in contracts.items()
+    }
+    assert ours == {"raw.survey_responses": "error", "raw.tickets": "pass"}
+    project = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "source", "freshness", "--target-path", str(tmp_path / "target")],
+        cwd=project,
+        env={**os.environ, "CES_WAREHOUSE_DIR": str(warehouse_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout[-2000:]  # dbt exits 1 on an error-level source
+    results = json.loads((tmp_path / "target" / "sources.json").read_text())["results"]
+    theirs = {
+        r["unique_id"].replace("source.ces_warehouse.landing.", "raw."): r["status"]
+        for r in results
+    }
+    assert theirs == ours
+
+
+def test_the_marts_and_serving_copy_carry_the_freshness_policy(dbt_manifest, settings):
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(Settings(**{**settings.__dict__, "freshness_hours": 12.0}))
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        policy = graph.get(key).freshness_policy
+        if key.path[0] in ("marts", "ces_marts_serving"):
+            assert policy is not None, key
+            assert policy.fail_window.to_timedelta() == timedelta(hours=12), key
+            assert policy.warn_window.to_timedelta() == timedelta(hours=8), key
+        else:
+            assert policy is None, key
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert {
+        ("raw_survey_responses", "dbt_source_freshness"),
+        ("raw_tickets", "dbt_source_freshness"),
+    } <= checks
+    instance_yaml = Path(__file__).resolve().parent.parent / ".dagster" / "dagster.yaml"
+    assert "freshness:\n  enabled: true" in instance_yaml.read_text()

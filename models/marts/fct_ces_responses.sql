@@ -14,8 +14,9 @@
 -- the common scales, the linked CSAT answer and the linked ticket's effort drivers.
 -- Incremental: a run reprocesses answers whose own row, linked CSAT answer or ticket landed
 -- since the last run, answers not in the table yet (e.g. back after a registry fix), and
--- every answer of a survey whose scale registration changed. `--full-refresh` rebuilds
--- the same rows.
+-- every answer of a survey whose scale registration changed, and (backfill) every answer
+-- responded within vars reprocess_from / reprocess_to. `--full-refresh` rebuilds the same
+-- rows.
 
 with
 
@@ -129,7 +130,8 @@ final as (
         comment,
         language,
         times_received,
-        source_loaded_at
+        source_loaded_at,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as refreshed_at
     from joined
     {% if is_incremental() %}
         where
@@ -145,6 +147,17 @@ final as (
                     built.survey_id = joined.survey_id
                     and built.scale_fingerprint = joined.scale_fingerprint
             )
+            {% if var('reprocess_from', none) is not none or var('reprocess_to', none) is not none %}
+                or (
+                    true
+                    {% if var('reprocess_from', none) is not none %}
+                        and response_date >= cast('{{ var("reprocess_from") }}' as date)
+                    {% endif %}
+                    {% if var('reprocess_to', none) is not none %}
+                        and response_date <= cast('{{ var("reprocess_to") }}' as date)
+                    {% endif %}
+                )
+            {% endif %}
     {% endif %}
 
 )

@@ -1,48 +1,232 @@
 {%- set grains = ['day', 'week', 'month', 'quarter'] -%}
+{%- set keys = ['touchpoint_id', 'period_grain', 'period_start'] -%}
+{%- set reprocess_from = var('reprocess_from', none) -%}
+{%- set reprocess_to = var('reprocess_to', none) -%}
+{{
+    config(
+        materialized='incremental',
+        unique_key=keys,
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where n_responses is null{% endif %}"
+        ],
+    )
+}}
 -- Effort per touchpoint and period, for four period grains in one table
 -- (grain: touchpoint_id x period_grain x period_start). Periods are taken from the UTC
 -- answer time; weeks are ISO weeks (Monday start). Every metric is defined in
 -- docs/metrics.md; the change columns compare with the immediately preceding period of
 -- the same grain (null when that period has no answers).
+--
+-- Incremental: every row stores a checksum of its source rows (CES answers, CSAT answers,
+-- tickets of the touchpoint and period). A run recomputes only the periods whose checksum
+-- changed (new, re-sent, late, re-scored or removed rows), the periods right after them
+-- (their change columns refer back) and, with vars reprocess_from / reprocess_to, every
+-- period overlapping that date range. Periods left without CES answers are removed through
+-- a tombstone row (all metrics null) that the post-hook deletes.
 
 with
 
-ces as (
+ces_source as (
 
     select
         touchpoint_id,
         responded_at,
+        cast(responded_at as date) as source_day,
         ease_7pt,
         ease_0_100,
         effort_bucket,
-        csat_5pt
+        csat_5pt,
+        {{ row_hash(["'ces'", 'response_id', 'responded_at', 'ease_7pt', 'ease_0_100', 'effort_bucket', 'csat_5pt']) }} as row_hash
     from {{ ref('fct_ces_responses') }}
 
 ),
 
-csat as (
+csat_source as (
 
     select
         touchpoint_id,
         responded_at,
+        cast(responded_at as date) as source_day,
         csat_5pt,
-        is_satisfied
+        is_satisfied,
+        {{ row_hash(["'csat'", 'response_id', 'responded_at', 'csat_5pt', 'is_satisfied']) }} as row_hash
     from {{ ref('fct_csat_responses') }}
 
 ),
 
-tickets as (
+tickets_source as (
 
     select
         touchpoint_id,
         created_at,
+        cast(created_at as date) as source_day,
         reopen_count,
         transfer_count,
-        hours_to_resolution
+        hours_to_resolution,
+        {{ row_hash(["'ticket'", 'ticket_id', 'created_at', 'reopen_count', 'transfer_count', 'hours_to_resolution']) }} as row_hash
     from {{ ref('int_tickets_enriched') }}
     where created_at is not null and touchpoint_id is not null
 
 ),
+
+-- Content of every touchpoint-day: CES answers and a sum of all source row hashes.
+day_state as (
+
+    select
+        touchpoint_id,
+        source_day,
+        sum(n_ces) as n_ces,
+        sum(hash_total) as hash_total
+    from (
+        {% for name in ['ces', 'csat', 'tickets'] %}
+            select
+                touchpoint_id,
+                source_day,
+                {{ 'count(*)' if name == 'ces' else '0' }} as n_ces,
+                {{ hash_sum('row_hash') }} as hash_total
+            from {{ name }}_source
+            group by 1, 2
+            {% if not loop.last %}union all{% endif %}
+        {% endfor %}
+    ) as per_source
+    group by 1, 2
+
+),
+
+period_state as (
+    {% for grain in grains %}
+        select
+            touchpoint_id,
+            '{{ grain }}' as period_grain,
+            cast({{ dbt.date_trunc(grain, 'source_day') }} as date) as period_start,
+            sum(n_ces) as n_ces,
+            {{ checksum_fold('sum(hash_total)') }} as source_checksum
+        from day_state
+        group by 1, 2, 3
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+{% if is_incremental() %}
+
+    -- Periods whose content differs from the stored rows (or that appear or disappear).
+    changed_periods as (
+
+        select
+            coalesce(n.touchpoint_id, o.touchpoint_id) as touchpoint_id,
+            coalesce(n.period_grain, o.period_grain) as period_grain,
+            coalesce(n.period_start, o.period_start) as period_start,
+            n.touchpoint_id is null as is_removed
+        from (select * from period_state where n_ces > 0) as n
+        full outer join {{ this }} as o
+            on
+                n.touchpoint_id = o.touchpoint_id
+                and n.period_grain = o.period_grain
+                and n.period_start = o.period_start
+        where
+            n.touchpoint_id is null
+            or o.touchpoint_id is null
+            or n.source_checksum <> o.source_checksum
+        {% if reprocess_from is not none or reprocess_to is not none %}
+            or (
+                n.touchpoint_id is not null
+                {% if reprocess_to is not none %}
+                    and n.period_start <= cast('{{ reprocess_to }}' as date)
+                {% endif %}
+                {% if reprocess_from is not none %}
+                    and case n.period_grain
+                        {% for grain in grains %}
+                            when '{{ grain }}'
+                                then cast({{ dbt.dateadd(grain, 1, 'n.period_start') }} as date)
+                        {% endfor %}
+                    end > cast('{{ reprocess_from }}' as date)
+                {% endif %}
+            )
+        {% endif %}
+
+    ),
+
+    -- Recomputed: the changed periods and the period after each (its change columns).
+    target_periods as (
+
+        select touchpoint_id, period_grain, period_start
+        from changed_periods
+        where not is_removed
+        union
+        select c.touchpoint_id, c.period_grain, n.period_start
+        from changed_periods as c
+        inner join period_state as n
+            on
+                c.touchpoint_id = n.touchpoint_id
+                and c.period_grain = n.period_grain
+                and n.period_start = case c.period_grain
+                    {% for grain in grains %}
+                        when '{{ grain }}'
+                            then cast({{ dbt.dateadd(grain, 1, 'c.period_start') }} as date)
+                    {% endfor %}
+                end
+        where n.n_ces > 0
+
+    ),
+
+    -- Read in full: the target periods and the period before each.
+    needed_periods as (
+
+        select
+            touchpoint_id,
+            period_grain,
+            period_start,
+            case period_grain
+                {% for grain in grains %}
+                    when '{{ grain }}'
+                        then cast({{ dbt.dateadd(grain, 1, 'period_start') }} as date)
+                {% endfor %}
+            end as period_end
+        from (
+            select touchpoint_id, period_grain, period_start from target_periods
+            union
+            select
+                touchpoint_id,
+                period_grain,
+                case period_grain
+                    {% for grain in grains %}
+                        when '{{ grain }}'
+                            then cast({{ dbt.dateadd(grain, -1, 'period_start') }} as date)
+                    {% endfor %}
+                end
+            from target_periods
+        ) as periods
+
+    ),
+
+    needed_days as (
+
+        select distinct d.touchpoint_id, d.source_day
+        from day_state as d
+        inner join needed_periods as p
+            on
+                d.touchpoint_id = p.touchpoint_id
+                and d.source_day >= p.period_start
+                and d.source_day < p.period_end
+
+    ),
+
+{% endif %}
+
+-- The source rows the metrics are computed from (in an incremental run: of the needed days).
+{% for name in ['ces', 'csat', 'tickets'] %}
+    {{ name }} as (
+
+        select s.* from {{ name }}_source as s
+        {% if is_incremental() %}
+            inner join needed_days as d
+                on s.touchpoint_id = d.touchpoint_id and s.source_day = d.source_day
+        {% endif %}
+
+    ),
+{% endfor %}
 
 {% for grain in grains %}
     ces_by_{{ grain }} as (
@@ -201,8 +385,22 @@ final as (
         m.pct_easy - p.pct_easy as pct_easy_change,
         m.net_easy_score - p.net_easy_score as net_easy_score_change,
         m.csat_mean_5pt - p.csat_mean_5pt as csat_mean_5pt_change,
-        m.csat_pct_satisfied - p.csat_pct_satisfied as csat_pct_satisfied_change
+        m.csat_pct_satisfied - p.csat_pct_satisfied as csat_pct_satisfied_change,
+        st.source_checksum,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as refreshed_at
     from metrics as m
+    inner join period_state as st
+        on
+            m.touchpoint_id = st.touchpoint_id
+            and m.period_grain = st.period_grain
+            and m.period_start = st.period_start
+    {% if is_incremental() %}
+        inner join target_periods as tp
+            on
+                m.touchpoint_id = tp.touchpoint_id
+                and m.period_grain = tp.period_grain
+                and m.period_start = tp.period_start
+    {% endif %}
     left join metrics as p
         on
             m.touchpoint_id = p.touchpoint_id
@@ -212,3 +410,18 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+    -- Tombstones: periods left without CES answers (deleted again by the post-hook).
+    union all
+    select
+        touchpoint_id,
+        period_grain,
+        period_start,
+        {%- for _ in range(31) %}
+            null,
+        {%- endfor %}
+        cast(null as bigint),
+        cast(null as timestamp)
+    from changed_periods
+    where is_removed
+{% endif %}

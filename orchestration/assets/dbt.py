@@ -1,13 +1,17 @@
 """dbt models, seeds and tests as Dagster assets and asset checks (dagster-dbt)."""
 # No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
 
+import functools
+import json
 from collections.abc import Mapping
-from typing import Any
+from datetime import date
+from typing import Any, Optional
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
+from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
 
 ensure_manifest()
@@ -26,7 +30,66 @@ class CesDbtTranslator(DagsterDbtTranslator):
 
 
 class DbtBuildConfig(dg.Config):
+    """Run config of the dbt step (Launchpad in the UI, `ces build` flags on the command line)."""
+
     full_refresh: bool = False
+    # Backfill: reprocess answers responded in this date range (ISO dates; either end may
+    # be open) and every period of fct_ces_touchpoint_period overlapping it.
+    reprocess_from: Optional[str] = None  # noqa: UP045 (Dagster reads this annotation)
+    reprocess_to: Optional[str] = None  # noqa: UP045
+
+    def dbt_args(self) -> list[str]:
+        """The arguments of the run's single `dbt build` invocation."""
+        args = ["build"]
+        if self.full_refresh:
+            args.append("--full-refresh")
+        backfill = {
+            name: date.fromisoformat(value).isoformat()
+            for name, value in (
+                ("reprocess_from", self.reprocess_from),
+                ("reprocess_to", self.reprocess_to),
+            )
+            if value
+        }
+        if backfill:
+            args += ["--vars", json.dumps(backfill)]
+        return args
+
+
+@functools.cache
+def _relations() -> dict[str, str]:
+    """unique_id -> schema.table of every seed and stored model (tables, incremental) in
+    the manifest; views are not counted, counting one would run its whole query."""
+    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+    return {
+        unique_id: f"{node['schema']}.{node['alias']}"
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "seed"
+        or (node["resource_type"] == "model" and node["config"]["materialized"] != "view")
+    }
+
+
+def with_row_counts(events: list, warehouse: WarehouseResource) -> list:
+    """Add `dagster/row_count` to each model's and seed's materialization.
+
+    Counted after dbt has exited: until then dbt holds DuckDB's single writer lock.
+    """
+    relations = _relations()
+    outputs = [e for e in events if isinstance(e, dg.Output) and "unique_id" in e.metadata]
+    wanted = {e.metadata["unique_id"].value for e in outputs} & relations.keys()
+    if not wanted:
+        return events
+    with warehouse.connect(read_only=True) as conn:
+        counts = {
+            unique_id: conn.execute(f"select count(*) from {relations[unique_id]}").fetchone()[0]
+            for unique_id in wanted
+        }
+    return [
+        e.with_metadata({**e.metadata, "dagster/row_count": counts[e.metadata["unique_id"].value]})
+        if e in outputs and e.metadata["unique_id"].value in counts
+        else e
+        for e in events
+    ]
 
 
 @dbt_assets(
@@ -35,11 +98,22 @@ class DbtBuildConfig(dg.Config):
     dagster_dbt_translator=CesDbtTranslator(),
     pool=WAREHOUSE_POOL,
 )
-def ces_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    """`dbt build` over the selected models: seeds, models and their tests in DAG order."""
-    args = ["build"]
-    if config.full_refresh:
-        args.append("--full-refresh")
+def ces_dbt_assets(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
+):
+    """`dbt build` over the selected models: seeds, models and their tests in DAG order,
+    each materialization with its execution time and row count."""
+    args = config.dbt_args()
+    context.log.info("dbt %s", " ".join(args))
     # One fixed artifacts folder instead of one per invocation, so dbt's partial parsing
     # carries over from run to run (runs that write the warehouse never overlap).
-    yield from dbt.cli(args, context=context, target_path=RUN_TARGET_PATH).stream()
+    invocation = dbt.cli(args, context=context, target_path=RUN_TARGET_PATH, raise_on_error=False)
+    events = list(invocation.stream())
+    # Also when dbt failed: what it built is materialized, only the failed node's
+    # downstream is not.
+    yield from with_row_counts(events, warehouse)
+    if not invocation.is_successful():
+        raise invocation.get_error() or dg.Failure(description="dbt build failed")

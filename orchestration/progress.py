@@ -1,0 +1,144 @@
+"""Progress lines for `ces build` on stderr: one line per step started or finished, per asset
+written, per quality-gate check and per failed check, with the time since the run started.
+
+A Dagster logger, so the same lines appear for any run that selects it in its run config
+(`loggers: {progress: {}}`); `ces build` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import TextIO
+
+import dagster as dg
+
+# Checks reported when they pass too (failed checks are always reported).
+_REPORTED_CHECKS = ("ge_", "dbt_source_freshness")
+
+_STEP_LABELS = {
+    "raw_": "ingest",
+    "ces_dbt_assets": "dbt build",
+    "ces_marts_serving": "publish",
+}
+
+
+def _label(step_key: str | None) -> str:
+    if not step_key:
+        return "run"
+    if step_key.endswith("dbt_source_freshness"):
+        return "freshness check"
+    if "_ge_" in step_key:
+        return f"quality gate {step_key[step_key.index('_ge_') + 1 :]}"
+    for prefix, label in _STEP_LABELS.items():
+        if step_key.startswith(prefix):
+            return f"{label} ({step_key})" if prefix == "raw_" else label
+    return step_key
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Progress is best effort: a closed terminal or pipe must never fail the build."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# When the current `ces build` started (set by run_build), so every progress line counts
+# from the same moment.
+RUN_STARTED: list[float] = []
+
+
+def _elapsed() -> str:
+    return f"[{time.perf_counter() - (RUN_STARTED[-1] if RUN_STARTED else 0):7.1f} s]"
+
+
+# dbt's own result lines worth a progress line: models and seeds built, anything not passing.
+_DBT_RESULT = re.compile(
+    r"^\s*(?P<n>\d+) of (?P<total>\d+) (?P<what>OK created|OK loaded|ERROR|FAIL|WARN|SKIP)"
+    r"(?P<rest>.*?)(\s*\.{3,}.*)?$"
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class DbtLogTee:
+    """A stdout stand-in for the dbt step: keeps dbt's whole log in a file and echoes its
+    progress (each model and seed built, each failure) as progress lines on `echo`."""
+
+    def __init__(self, log: TextIO, echo: TextIO | None) -> None:
+        self.log, self.echo, self._pending = log, echo, ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self.echo is not None:
+            lines = (self._pending + text).split("\n")
+            self._pending = lines.pop()
+            for line in lines:
+                match = _DBT_RESULT.match(_ANSI.sub("", line))
+                if match:
+                    _write(
+                        self.echo,
+                        f"{_elapsed()}   dbt {match['n']}/{match['total']} "
+                        f"{match['what']}{match['rest']}\n",
+                    )
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
+class ProgressHandler(logging.Handler):
+    """Turns Dagster's structured events into short progress lines."""
+
+    def __init__(self, stream=None) -> None:
+        super().__init__(logging.DEBUG)
+        self.stream = stream or sys.stderr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        if event is None:
+            return
+        line = self.describe(event, meta.get("step_key"))
+        if line:
+            _write(self.stream, f"{_elapsed()} {line}\n")
+
+    @staticmethod
+    def describe(event: dg.DagsterEvent, step_key: str | None) -> str | None:
+        kind = event.event_type
+        if kind == dg.DagsterEventType.STEP_START:
+            return f"started   {_label(step_key)}"
+        if kind == dg.DagsterEventType.STEP_SUCCESS:
+            seconds = event.event_specific_data.duration_ms / 1000
+            return f"finished  {_label(step_key)} in {seconds:.1f} s"
+        if kind == dg.DagsterEventType.STEP_FAILURE:
+            return f"FAILED    {_label(step_key)}"
+        if kind == dg.DagsterEventType.STEP_SKIPPED:
+            return f"skipped   {_label(step_key)} (an upstream step failed)"
+        if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.event_specific_data.materialization
+            metadata = materialization.metadata
+            rows = metadata.get("rows_loaded") or metadata.get("dagster/row_count")
+            detail = f" ({rows.value:,} rows)" if rows is not None else ""
+            return f"  wrote   {materialization.asset_key.to_user_string()}{detail}"
+        if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed and not evaluation.check_name.startswith(_REPORTED_CHECKS):
+                return None  # the dbt tests that pass: counted in the summary
+            status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+            asset = evaluation.asset_key.to_user_string()
+            return f"  check   {asset}: {evaluation.check_name} {status}"
+        return None
+
+
+@dg.logger(description="Short progress lines on stderr (used by `ces build`).")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    del init_context
+    logger = logging.getLogger("ces.progress")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.handlers = [ProgressHandler()]
+    return logger
