@@ -130,8 +130,17 @@ def run_build(
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.event_specific_data.error
-            outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else ''}")
+            outcome.errors.append(f"{event.step_key}: {_root_cause(error)}")
     return outcome
+
+
+def _root_cause(error) -> str:
+    """The innermost error's message: Dagster wraps the step's own exception."""
+    if error is None:
+        return ""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _stage_of(step_key: str) -> str:

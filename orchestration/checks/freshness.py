@@ -111,7 +111,7 @@ def build_source_freshness_check(contract: SourceFreshness) -> dg.AssetChecksDef
         ),
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect() as conn:
+        with warehouse.connect(read_only=True) as conn:
             newest = conn.execute(
                 f"select max({contract.loaded_at_field}) from {contract.table}"
             ).fetchone()[0]
