@@ -40,3 +40,24 @@ def settings(tmp_path: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(name, "placeholder")
         monkeypatch.delenv(name)
     return Settings.from_env(landing_dir=landing, warehouse_dir=tmp_path / "warehouse")
+
+
+DBT_PROJECT_FILES = ("models", "macros", "seeds", "tests/dbt", "dbt_project.yml", "profiles.yml")
+
+
+@pytest.fixture
+def dbt_project_copy(tmp_path: Path) -> Path:
+    """A copy of the dbt project's sources, for tests that change a model or a seed."""
+    import shutil
+
+    from orchestration.settings import PROJECT_DIR
+
+    destination = tmp_path / "dbt_project"
+    for name in DBT_PROJECT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name)
+        else:
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, destination / name)
+    return destination

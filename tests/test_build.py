@@ -171,26 +171,17 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
 
 
 def test_a_failed_dbt_model_stops_only_its_downstream_and_a_rerun_resumes(
-    dbt_manifest, settings, tmp_path, monkeypatch
+    dbt_manifest, settings, dbt_project_copy, monkeypatch
 ):
     """fct_ticket_effort broken: every other model is built and recorded, the serving copy
     is not published; after the fix one more build completes without duplicates."""
-    import shutil
 
     from dagster_dbt import DbtProject
 
     from orchestration.build import run_build
-    from orchestration.settings import PROJECT_DIR
 
     sample = generate_sample(settings.landing_dir, responses=2000, days=20, seed=9)
-    broken = tmp_path / "broken_project"
-    for name in ("models", "macros", "seeds", "tests/dbt", "dbt_project.yml", "profiles.yml"):
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, broken / name)
-        else:
-            (broken / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, broken / name)
+    broken = dbt_project_copy
     model = broken / "models" / "marts" / "fct_ticket_effort.sql"
     model.write_text(model.read_text().replace("from final", "from no_such_relation"))
     # dagster-dbt runs dbt in the project its assets were defined from; point that one

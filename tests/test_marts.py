@@ -12,7 +12,6 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.settings import PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -202,8 +201,6 @@ def test_no_personal_data_in_the_marts(built):
 
 # --- registry fixes and incremental runs, on a copy of the dbt project -------------------
 
-PROJECT_FILES = ("models", "macros", "seeds", "tests/dbt", "dbt_project.yml", "profiles.yml")
-
 
 def dbt(project: Path, warehouse_dir: Path, *args: str) -> None:
     env = {**__import__("os").environ, "CES_WAREHOUSE_DIR": str(warehouse_dir)}
@@ -225,15 +222,10 @@ def fact_rows(warehouse: Path) -> list[tuple]:
         ).fetchall()
 
 
-def test_a_registry_fix_brings_answers_back_and_incremental_equals_full_refresh(tmp_path, built):
-    project = tmp_path / "project"
-    for name in PROJECT_FILES:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, project / name)
-        else:
-            (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, project / name)
+def test_a_registry_fix_brings_answers_back_and_incremental_equals_full_refresh(
+    tmp_path, built, dbt_project_copy
+):
+    project = dbt_project_copy
     warehouse_dir = tmp_path / "warehouse"
     warehouse_dir.mkdir()
     database = built.execute("select path from duckdb_databases() where not internal").fetchone()
