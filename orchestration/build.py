@@ -224,7 +224,8 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines = [
         f"CES build {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s",
         "",
-        f"{'landing stream':<24}{'files new':>10}{'landed':>12}{'loaded':>12}{'rejected':>10}",
+        f"{'landing stream':<24}{'files new':>10}{'landed':>12}{'loaded':>12}{'rejected':>10}"
+        f"{'skipped':>10}",
     ]
     for key in INGEST_KEYS:
         m = outcome.ingest.get(key)
@@ -233,7 +234,7 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
             continue
         lines.append(
             f"{key.removeprefix('raw_'):<24}{m['files_new']:>10,}{m['rows_landed']:>12,}"
-            f"{m['rows_loaded']:>12,}{m['rows_rejected']:>10,}"
+            f"{m['rows_loaded']:>12,}{m['rows_rejected']:>10,}{m.get('rows_skipped', 0):>10,}"
         )
     lines += [
         "",

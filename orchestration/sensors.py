@@ -12,19 +12,30 @@ import dagster as dg
 
 from orchestration.ingest.contract import STREAMS
 from orchestration.ingest.loader import discover_files
+from orchestration.ingest.sources import SourceConfigError, load_source_configs
 from orchestration.jobs import ces_daily_build
 from orchestration.settings import Settings
 from orchestration.status import write_build_status
 
 
 def landing_fingerprints(settings: Settings) -> dict[str, str]:
-    """Every landing file of every stream, with a fingerprint of its size and mtime."""
+    """Every landing file of every stream and every vendor source (config/sources/), with
+    a fingerprint of its size and mtime."""
     seen: dict[str, str] = {}
-    for stream in STREAMS.values():
-        for path in discover_files(settings.landing_dir / stream.folder):
-            stat = path.stat()
-            relative = path.relative_to(settings.landing_dir).as_posix()
-            seen[relative] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    paths = [
+        p
+        for stream in STREAMS.values()
+        for p in discover_files(settings.landing_dir / stream.folder)
+    ]
+    try:
+        sources = load_source_configs()
+    except SourceConfigError:
+        sources = []  # the ingest step reports the invalid config; contract files still count
+    paths += [p for source in sources for p in source.matches(settings.landing_dir)]
+    for path in paths:
+        stat = path.stat()
+        relative = path.relative_to(settings.landing_dir).as_posix()
+        seen[relative] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return seen
 
 

@@ -51,12 +51,14 @@ def test_the_landing_sensor_requests_a_run_for_new_or_changed_files_only(setting
     first = write(landing / "survey_responses" / "a.csv", "response_id\nR1\n")
     write(landing / "tickets" / "t.jsonl", '{"ticket_id": "T1"}\n')
     write(landing / "survey_responses" / ".partial.csv", "being uploaded")
+    write(landing / "zendesk" / "export.json", '{"tickets": []}')  # a vendor source's file
+    write(landing / "unknown" / "notes.csv", "no source reads this folder")
 
     result = sensor.evaluate_tick(dg.build_sensor_context(cursor=None))
     (request,) = result.run_requests
-    assert request.tags["ces/new_files"] == "2"
+    assert request.tags["ces/new_files"] == "3"
     cursor = json.loads(result.cursor)
-    assert sorted(cursor) == ["survey_responses/a.csv", "tickets/t.jsonl"]
+    assert sorted(cursor) == ["survey_responses/a.csv", "tickets/t.jsonl", "zendesk/export.json"]
 
     # nothing new: a restart with the stored cursor does not re-trigger old files
     again = sensor.evaluate_tick(dg.build_sensor_context(cursor=result.cursor))

@@ -7,18 +7,19 @@ import dagster as dg
 
 from orchestration.ingest.contract import STREAMS, Stream
 from orchestration.ingest.loader import FileLoadResult, describe_results, load_stream
+from orchestration.ingest.sources import load_source_configs
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
 
 
 def _files_table(results: list[FileLoadResult]) -> str:
     lines = [
-        "| file | status | landed | loaded | rejected | warning |",
-        "|---|---|---:|---:|---:|---|",
+        "| file | format | status | landed | loaded | rejected | skipped | warning |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
     lines += [
-        f"| {r.file_path} | {r.status} | {r.rows_landed} | {r.rows_accepted} | "
-        f"{r.rows_rejected} | {r.warning or ''} |"
+        f"| {r.file_path} | {r.file_format} | {r.status} | {r.rows_landed} | {r.rows_accepted} | "
+        f"{r.rows_rejected} | {r.rows_skipped} | {r.warning or ''} |"
         for r in results
         if r.status != "already_loaded"
     ]
@@ -34,6 +35,7 @@ def ingest_metadata(results: list[FileLoadResult], raw_rows: int, seconds: float
         "rows_landed": sum(r.rows_landed for r in new),
         "rows_loaded": sum(r.rows_accepted for r in new),
         "rows_rejected": sum(r.rows_rejected for r in new),
+        "rows_skipped": sum(r.rows_skipped for r in new),
         "files_with_warnings": sum(1 for r in new if r.warning),
         "dagster/row_count": raw_rows,
         "elapsed_seconds": round(seconds, 3),
@@ -48,16 +50,21 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
         kinds={"duckdb", "python"},
         pool=WAREHOUSE_POOL,
         description=(
-            f"Landing files under <landing>/{stream.folder}/ (CSV, JSON Lines, Parquet) loaded "
-            f"into {stream.qualified_table}: every contract field as text plus lineage columns. "
+            f"Landing files under <landing>/{stream.folder}/ (CSV, JSON Lines, Parquet) and the "
+            "vendor exports of config/sources/*.yml (Qualtrics, Zendesk, mapped CSV) feeding "
+            f"this stream, loaded into {stream.qualified_table}: every contract field as text "
+            "plus lineage columns. "
             "Files already in audit.load_manifest (same content hash) are skipped; "
             "structurally bad records go to audit.rejected_rows with file, line and reason."
         ),
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         started = time.perf_counter()
+        # Read at run time, so an edited config applies to the next run without a reload;
+        # an invalid one fails the step with the file and key named.
+        sources = load_source_configs()
         with warehouse.connect() as conn:
-            results = load_stream(conn, stream, warehouse.landing_path)
+            results = load_stream(conn, stream, warehouse.landing_path, sources)
             raw_rows = conn.execute(f"select count(*) from {stream.qualified_table}").fetchone()[0]
         for result in results:
             if result.rows_rejected or result.warning:

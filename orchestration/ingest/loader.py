@@ -20,7 +20,7 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream
+from orchestration.ingest.sources import SourceConfig
 
 _CHUNK = 1 << 20
 _MAX_LINE_BYTES = 8 << 20
@@ -67,6 +68,10 @@ class FileLoadResult:
     rows_landed: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
+    # records that are not rows of this stream by design (e.g. a ticket never rated):
+    # counted with their reason, neither loaded nor rejected
+    rows_skipped: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
     duration_ms: int = 0
@@ -165,29 +170,53 @@ def discover_files(folder: Path) -> list[Path]:
 
 
 def load_stream(
-    conn: duckdb.DuckDBPyConnection, stream: Stream, landing_dir: Path
+    conn: duckdb.DuckDBPyConnection,
+    stream: Stream,
+    landing_dir: Path,
+    sources: Sequence[SourceConfig] = (),
 ) -> list[FileLoadResult]:
-    """Load every file of one stream that the manifest has not seen yet.
+    """Load every file of one stream that the manifest has not seen yet: the contract
+    folder, then the files of each vendor source (config/sources/) feeding this stream.
 
     A file whose load fails unexpectedly (an I/O error, a bug) is rolled back, recorded as
     `failed` in the manifest and retried on the next run; the other files still load.
     """
+    work: list[tuple[Path, SourceConfig | None]] = [
+        (path, None) for path in discover_files(landing_dir / stream.folder)
+    ]
+    for source in sources:
+        if stream.name in source.streams:
+            work += [(path, source) for path in source.matches(landing_dir)]
     results = []
-    for path in discover_files(landing_dir / stream.folder):
+    for path, source in work:
         try:
-            results.append(load_landing_file(conn, stream, path, landing_dir))
+            results.append(load_landing_file(conn, stream, path, landing_dir, source))
         except Exception as error:
-            results.append(record_failed_file(conn, stream, path, landing_dir, error))
+            results.append(record_failed_file(conn, stream, path, landing_dir, error, source))
     return results
 
 
+def _file_format(path: Path, source: SourceConfig | None) -> str:
+    if source is not None:
+        return source.format
+    return SUPPORTED_EXTENSIONS.get(path.suffix.lower(), "unsupported")
+
+
 def load_landing_file(
-    conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, landing_dir: Path
+    conn: duckdb.DuckDBPyConnection,
+    stream: Stream,
+    path: Path,
+    landing_dir: Path,
+    source: SourceConfig | None = None,
 ) -> FileLoadResult:
-    """Load one file in one transaction and return what happened to it."""
+    """Load one file in one transaction and return what happened to it. With a source
+    config the file is a vendor export read as that config says (orchestration/ingest/
+    vendors.py); the guarantees are the same."""
+    from orchestration.ingest import vendors
+
     started = time.perf_counter()
     relative = path.relative_to(landing_dir).as_posix()
-    file_format = SUPPORTED_EXTENSIONS.get(path.suffix.lower(), "unsupported")
+    file_format = _file_format(path, source)
     facts = scan_file(path)
     result = FileLoadResult(
         stream=stream.name,
@@ -209,6 +238,7 @@ def load_landing_file(
     # Everything that may fail on a bad file is probed before the transaction opens:
     # a DuckDB error inside a transaction aborts it.
     plan = _FilePlan()
+    vendor_plan = None
     if seen is not None:
         result.status = "duplicate_content"
         result.warnings.append(f"same content as {seen[0]}, already loaded: not read again")
@@ -222,7 +252,10 @@ def load_landing_file(
         result.status = "empty"
     else:
         try:
-            plan = _plan_file(conn, stream, path, facts, result)
+            if source is not None:
+                vendor_plan = vendors.plan_vendor_file(conn, source, path, facts, result)
+            else:
+                plan = _plan_file(conn, stream, path, facts, result)
         except UnreadableFileError as error:
             plan = _FilePlan(unreadable=error)
 
@@ -231,6 +264,10 @@ def load_landing_file(
     try:
         if plan.unreadable is not None:
             _stage_unreadable(conn, path, plan.unreadable)
+            _write_staged(conn, stream, result, loaded_at)
+        elif result.status == "loaded" and vendor_plan is not None:
+            _create_reject_stage(conn)
+            result.skipped = vendors.stage_vendor_file(conn, source, stream.name, path, vendor_plan)
             _write_staged(conn, stream, result, loaded_at)
         elif result.status == "loaded":
             _stage_file(conn, stream, path, plan, result)
@@ -255,7 +292,12 @@ def load_landing_file(
 
 
 def record_failed_file(
-    conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, landing_dir: Path, error: Exception
+    conn: duckdb.DuckDBPyConnection,
+    stream: Stream,
+    path: Path,
+    landing_dir: Path,
+    error: Exception,
+    source: SourceConfig | None = None,
 ) -> FileLoadResult:
     """Record a file whose load failed unexpectedly (nothing of it was kept; retried next run)."""
     facts = scan_file(path)
@@ -263,7 +305,7 @@ def record_failed_file(
         stream=stream.name,
         file_path=path.relative_to(landing_dir).as_posix(),
         file_hash=facts.sha256,
-        file_format=SUPPORTED_EXTENSIONS.get(path.suffix.lower(), "unsupported"),
+        file_format=_file_format(path, source),
         status="failed",
         warnings=[f"load failed, nothing kept, retried next run: {type(error).__name__}: {error}"],
     )
@@ -487,8 +529,9 @@ def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan
     _reject_for_missing_columns(conn, stream, mapping)
 
 
-def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, encoding: str):
-    """JSON Lines: each physical line is read as text, then parsed by DuckDB's JSON functions."""
+def _read_json_lines(conn: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> None:
+    """Each physical line into `_jsonl` (_rec, _line, _raw); lines that are not a JSON
+    object are rejected with their reason, blank lines are not records."""
     conn.execute(
         f"""
         create or replace temp table _jsonl as
@@ -517,6 +560,11 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, en
         from _jsonl where json_valid(_raw) and json_type(_raw::json) <> 'OBJECT'
         """
     )
+
+
+def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, encoding: str):
+    """JSON Lines: each physical line is read as text, then parsed by DuckDB's JSON functions."""
+    _read_json_lines(conn, path, encoding)
     required = "[" + ", ".join(sql_literal(c) for c in stream.required) + "]"
     paths = "[" + ", ".join(sql_literal("$." + c) for c in stream.columns) + "]"
     field_exprs = ", ".join(
@@ -643,7 +691,8 @@ def _write_staged(
         [result.load_id, stream.name, result.file_path, result.file_hash, loaded_at],
     )
     result.rows_rejected = conn.execute("select count(*) from _stage_rejects").fetchone()[0]
-    result.rows_landed = result.rows_accepted + result.rows_rejected
+    result.rows_skipped = sum(result.skipped.values())
+    result.rows_landed = result.rows_accepted + result.rows_rejected + result.rows_skipped
     if result.rows_landed == 0:
         result.status = "empty"
     elif result.rows_rejected:
@@ -654,7 +703,10 @@ def _record_manifest(
     conn: duckdb.DuckDBPyConnection, result: FileLoadResult, facts: _FileFacts, loaded_at: datetime
 ) -> None:
     conn.execute(
-        "insert into audit.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into audit.load_manifest (load_id, stream, file_path, file_hash, "
+        "file_size_bytes, file_format, encoding, rows_landed, rows_accepted, rows_rejected, "
+        "status, warning, loaded_at, duration_ms, rows_skipped, skip_reasons) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             result.load_id,
             result.stream,
@@ -670,6 +722,8 @@ def _record_manifest(
             result.warning,
             loaded_at,
             result.duration_ms,
+            result.rows_skipped,
+            json.dumps(result.skipped) if result.skipped else None,
         ],
     )
 
@@ -680,6 +734,13 @@ def describe_results(results: list[FileLoadResult]) -> str:
     for r in results:
         out.write(
             f"{r.file_path}: {r.status}, landed {r.rows_landed}, loaded {r.rows_accepted}, "
-            f"rejected {r.rows_rejected}" + (f" ({r.warning})" if r.warning else "") + "\n"
+            f"rejected {r.rows_rejected}"
+            + (f", skipped {r.rows_skipped} ({_skips(r.skipped)})" if r.rows_skipped else "")
+            + (f" ({r.warning})" if r.warning else "")
+            + "\n"
         )
     return out.getvalue()
+
+
+def _skips(skipped: dict[str, int]) -> str:
+    return "; ".join(f"{reason}: {n}" for reason, n in skipped.items())

@@ -29,9 +29,14 @@ AUDIT_DDL = (
         warning varchar,
         loaded_at timestamp not null,
         duration_ms bigint not null,
+        rows_skipped bigint not null default 0,
+        skip_reasons varchar,
         primary key (stream, file_path, file_hash)
     )
     """,
+    # warehouses created before vendor sources: the columns added since
+    "alter table audit.load_manifest add column if not exists rows_skipped bigint default 0",
+    "alter table audit.load_manifest add column if not exists skip_reasons varchar",
     """
     create table if not exists audit.rejected_rows (
         load_id varchar not null,
