@@ -4,11 +4,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_SIZES ?= 1000000,10000000
+BENCH_RUNS ?= 3
 LANDING ?= $(or $(CES_LANDING_DIR),data/landing)
 SAMPLE_RESPONSES ?= 200000
 SAMPLE_DAYS ?= 365
 
-.PHONY: install build test dev lint lint-sql format clean
+.PHONY: bench install build test dev lint lint-sql format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +41,10 @@ dev: $(STAMP)
 lint: $(STAMP) lint-sql
 	$(BIN)/ruff check orchestration tests bench
 	$(BIN)/ruff format --check orchestration tests bench
+
+## bench: the benchmark harness at 1 M and 10 M answers (long; results in bench/results/)
+bench: $(STAMP)
+	$(BIN)/python bench/harness.py --sizes $(BENCH_SIZES) --runs $(BENCH_RUNS)
 
 ## lint-sql: sqlfluff over the dbt models (dbt templater, against a throwaway warehouse)
 lint-sql: $(STAMP)

@@ -23,98 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import psutil
+from common import RESULTS, build, median_of, sample
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-CES = [sys.executable, "-m", "orchestration.cli"]
 YEAR_END = date(2026, 10, 31)
 NEXT_DAY = date(2026, 11, 1)
-
-
-def run_measured(args: list[str]) -> dict:
-    """Run a process to completion; wall seconds and peak RSS of its whole process tree."""
-    started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
-    done = threading.Event()
-
-    def poll() -> None:
-        nonlocal peak
-        root = psutil.Process(process.pid)
-        while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    stdout, stderr = process.communicate()
-    seconds = time.perf_counter() - started
-    done.set()
-    poller.join()
-    if process.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args)} exited {process.returncode}:\n{stdout.decode()[-3000:]}"
-            f"\n{stderr.decode()[-3000:]}"
-        )
-    return {"seconds": seconds, "peak_rss_mib": peak / 2**20, "stages": stages(stdout.decode())}
-
-
-def stages(summary: str) -> dict[str, float]:
-    """The per-stage seconds `ces build` prints in its summary."""
-    line = next((x for x in summary.splitlines() if x.startswith("elapsed per stage: ")), "")
-    return {
-        name.strip(): float(sec)
-        for name, sec in re.findall(
-            r"([^,:]+?) ([\d.]+) s", line.removeprefix("elapsed per stage: ")
-        )
-    }
-
-
-def build(landing: Path, warehouse: Path, *extra: str) -> dict:
-    return run_measured(
-        [*CES, "build", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse), *extra]
-    )
-
-
-def sample(out: Path, responses: int, days: int, end: date, seed: int, id_offset: int) -> None:
-    subprocess.run(
-        [
-            *CES,
-            "sample",
-            "--out",
-            str(out),
-            "--responses",
-            str(responses),
-            "--days",
-            str(days),
-            "--end",
-            end.isoformat(),
-            "--seed",
-            str(seed),
-            "--id-offset",
-            str(id_offset),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
 
 
 def period_table(warehouse: Path) -> tuple[int, list[tuple]]:
@@ -137,14 +57,6 @@ def same_rows(left: list[tuple], right: list[tuple]) -> bool:
             elif a != b:
                 return False
     return True
-
-
-def median_of(runs: list[dict]) -> dict:
-    return {
-        "seconds_median": statistics.median(r["seconds"] for r in runs),
-        "peak_rss_mib_median": statistics.median(r["peak_rss_mib"] for r in runs),
-        "runs": runs,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

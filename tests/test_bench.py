@@ -34,12 +34,24 @@ def test_ge_validation_benchmark_runs_on_small_data(tmp_path):
     assert result["validation_seconds_median"] > 0 and result["ratio_to_baseline"] > 0
 
 
-def test_incremental_benchmark_runs_on_small_data(tmp_path):
-    result = run_bench("incremental.py", tmp_path / "incremental.json", "--responses", "3650")
-    assert result["responses_new_day"] == 10
-    assert result["incremental_equals_full_build"] is True
-    # the new day's CES answers were added, none lost
-    assert result["ces_facts_after_day"] > result["ces_facts_year"]
-    for name in ("fixed_overhead", "full_build", "noop_rebuild", "incremental_day"):
-        assert result[name]["seconds_median"] > 0 and result[name]["peak_rss_mib_median"] > 100
-        assert "dbt build (models + tests)" in result[name]["runs"][0]["stages"]
+def test_the_harness_runs_on_small_data(tmp_path):
+    """One size, one run: every measurement, the incremental check and the targets."""
+    result = run_bench("harness.py", tmp_path / "harness.json", "--sizes", "3650")
+    (size,) = result["results"]
+    assert size["responses"] == 3650
+    assert size["incremental_equals_full_build"] is True
+    for name in (
+        "fixed_overhead",
+        "full_build",
+        "incremental_day",
+        "limit_baseline",
+        "pandas_peer",
+    ):
+        assert size[name]["seconds_median"] > 0 and size[name]["peak_rss_mib_median"] > 10
+    assert "dbt build (models + tests)" in size["full_build"]["runs"][0]["stages"]
+    # the two baselines compute the same monthly table (7 touchpoints x 13 months at most)
+    assert 0 < size["baseline_groups"] <= 91
+    assert size["limit_baseline"]["runs"][0]["table_rows"] <= size["baseline_groups"]
+    assert size["baseline_groups_with_equal_n"] >= size["baseline_groups"] - 13
+    stated = [t["target"] for t in result["targets"]["3650"]]
+    assert "incremental day ≤ 15 % of variable time" in stated

@@ -1,0 +1,190 @@
+"""The benchmark harness (`make bench`): how fast and how lean the whole build is, against
+the least work possible (one DuckDB query) and an analyst's pandas script, measured in the
+same run on the same files.
+
+For each size (one year of `ces sample` data, about one ticket per four answers), each
+measurement `--runs` times as a whole process (wall time, peak RSS of the process tree):
+
+1. fixed overhead: `ces build` with an empty landing folder on an empty warehouse;
+2. full build: `ces build --full-refresh` on an empty warehouse, split by stage;
+3. incremental: one more day of files on the built year (checked equal to a full build);
+4. limit baseline: bench/baselines/limit_duckdb.py (one query, monthly touchpoint table);
+5. peer baseline: bench/baselines/pandas_peer.py (the same table with pandas);
+6. from 10 M answers on: GE validation of the response fact (bench/ge_validation.py).
+
+    .venv/bin/python bench/harness.py [--sizes 1000000,10000000] [--runs 3] [--out FILE]
+
+Writes bench/results/harness.json and prints a Markdown table with every target met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import psutil
+from common import RESULTS, ROOT, build, median_of, run_measured, sample
+from incremental import NEXT_DAY, YEAR_END, period_table, same_rows
+
+BASELINES = ROOT / "bench" / "baselines"
+GIB = 1024
+
+
+def baseline(script: str, landing: Path, out: Path) -> dict:
+    measured = run_measured([sys.executable, str(BASELINES / script), str(landing), str(out)])
+    measured["table_rows"] = len(json.loads(out.read_text())["rows"])
+    return measured
+
+
+def measure_size(responses: int, runs: int, work: Path) -> dict:
+    landing, day, empty = work / "landing", work / "day", work / "empty"
+    empty.mkdir()
+    sample(landing, responses, 365, YEAR_END, seed=42, id_offset=0)
+    day_responses = max(1, round(responses / 365))
+    sample(day, day_responses, 1, NEXT_DAY, seed=43, id_offset=500_000_000)
+
+    result: dict = {"responses": responses}
+    result["fixed_overhead"] = median_of([build(empty, work / f"fixed{i}") for i in range(runs)])
+    result["full_build"] = median_of(
+        [build(landing, work / f"full{i}", "--full-refresh") for i in range(runs)]
+    )
+    result["limit_baseline"] = median_of(
+        [baseline("limit_duckdb.py", landing, work / "limit.json") for _ in range(runs)]
+    )
+    result["pandas_peer"] = median_of(
+        [baseline("pandas_peer.py", landing, work / "pandas.json") for _ in range(runs)]
+    )
+    limit_rows = json.loads((work / "limit.json").read_text())["rows"]
+    pandas_rows = json.loads((work / "pandas.json").read_text())["rows"]
+    # The two parsers treat the sample's injected malformed CSV lines differently, so a few
+    # groups may differ by a row or two; everything else must agree.
+    limit_n = {(r[0], r[1]): r[2] for r in limit_rows}
+    pandas_n = {(r[0], r[1]): r[2] for r in pandas_rows}
+    result["baseline_groups"] = len(limit_n.keys() | pandas_n.keys())
+    result["baseline_groups_with_equal_n"] = sum(
+        limit_n.get(key) == pandas_n.get(key) for key in limit_n.keys() | pandas_n.keys()
+    )
+
+    for stream in ("survey_responses", "tickets"):
+        for path in sorted((day / stream).iterdir()):
+            shutil.copy(path, landing / stream / f"nextday_{path.name}")
+    incremental = []
+    for i in range(runs):
+        shutil.copytree(work / "full0", work / f"incr{i}")
+        incremental.append(build(landing, work / f"incr{i}"))
+    result["incremental_day"] = median_of(incremental)
+    reference = work / "reference"
+    build(landing, reference, "--full-refresh")
+    incr_facts, incr_rows = period_table(work / "incr0")
+    ref_facts, ref_rows = period_table(reference)
+    result["incremental_equals_full_build"] = incr_facts == ref_facts and same_rows(
+        incr_rows, ref_rows
+    )
+
+    if responses >= 10_000_000:
+        out = work / "ge.json"
+        subprocess.run(
+            [
+                *(sys.executable, str(ROOT / "bench" / "ge_validation.py")),
+                *("--rows", str(responses), "--runs", str(runs), "--out", str(out)),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        result["ge_validation"] = json.loads(out.read_text())
+    return result
+
+
+def targets(r: dict) -> list[tuple[str, str, bool]]:
+    """(target, the measured ratio or figure, met?) for one size."""
+    fixed = r["fixed_overhead"]["seconds_median"]
+    full = r["full_build"]["seconds_median"]
+    variable = full - fixed
+    limit = r["limit_baseline"]["seconds_median"]
+    peer = r["pandas_peer"]["seconds_median"]
+    incremental = r["incremental_day"]["seconds_median"]
+    rss = r["full_build"]["peak_rss_mib_median"] / GIB
+    rows = [
+        ("variable time ≤ 3× limit", f"{variable / limit:.1f}×", variable <= 3 * limit),
+        ("fixed overhead ≤ 10 s", f"{fixed:.1f} s", fixed <= 10),
+        ("≥ 2.5× faster than pandas, end to end", f"{peer / full:.2f}×", peer >= 2.5 * full),
+        ("≥ 7× faster than pandas, variable time", f"{peer / variable:.2f}×", peer >= 7 * variable),
+        (
+            "incremental day ≤ 15 % of variable time",
+            f"{100 * incremental / variable:.0f} %",
+            incremental <= 0.15 * variable,
+        ),
+    ]
+    if r["responses"] >= 10_000_000:
+        rows.append(("peak RSS ≤ 2 GiB", f"{rss:.2f} GiB", rss <= 2))
+    if "ge_validation" in r:
+        ge = r["ge_validation"]["validation_seconds_median"]
+        rows.append(("GE validation ≤ 10 s", f"{ge:.1f} s", ge <= 10))
+    return rows
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "| answers | run | wall (median) | peak RSS (median) |",
+        "|---:|---|---:|---:|",
+    ]
+    for r in results:
+        for name in (
+            "fixed_overhead",
+            "full_build",
+            "incremental_day",
+            "limit_baseline",
+            "pandas_peer",
+        ):
+            m = r[name]
+            lines.append(
+                f"| {r['responses']:,} | {name.replace('_', ' ')} | {m['seconds_median']:.1f} s "
+                f"| {m['peak_rss_mib_median']:,.0f} MiB |"
+            )
+    lines += ["", "| answers | target | measured | met |", "|---:|---|---:|---|"]
+    for r in results:
+        for name, stated, met in targets(r):
+            lines.append(
+                f"| {r['responses']:,} | {name} | {stated} | {'met' if met else 'not met'} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", default="1000000,10000000", help="answers per year, comma-separated"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "harness.json")
+    args = parser.parse_args(argv)
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix=f"ces-bench-{size}-") as scratch:
+            results.append(measure_size(size, args.runs, Path(scratch)))
+    document = {
+        "date": date.today().isoformat(),
+        "machine_cores": psutil.cpu_count(),
+        "machine_memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "runs": args.runs,
+        "results": results,
+        "targets": {
+            str(r["responses"]): [{"target": n, "measured": s, "met": m} for n, s, m in targets(r)]
+            for r in results
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(markdown(results))
+    return 0 if all(r["incremental_equals_full_build"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
