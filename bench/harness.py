@@ -33,6 +33,7 @@ from common import RESULTS, ROOT, build, median_of, run_measured, sample
 from incremental import NEXT_DAY, YEAR_END, period_table, same_rows
 
 BASELINES = ROOT / "bench" / "baselines"
+MEASUREMENTS = ("fixed_overhead", "full_build", "incremental_day", "limit_baseline", "pandas_peer")
 GIB = 1024
 
 
@@ -136,13 +137,7 @@ def markdown(results: list[dict]) -> str:
         "|---:|---|---:|---:|",
     ]
     for r in results:
-        for name in (
-            "fixed_overhead",
-            "full_build",
-            "incremental_day",
-            "limit_baseline",
-            "pandas_peer",
-        ):
+        for name in MEASUREMENTS:
             m = r[name]
             lines.append(
                 f"| {r['responses']:,} | {name.replace('_', ' ')} | {m['seconds_median']:.1f} s "
@@ -174,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine_cores": psutil.cpu_count(),
         "machine_memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "runs": args.runs,
+        "measurements": MEASUREMENTS,
         "results": results,
         "targets": {
             str(r["responses"]): [{"target": n, "measured": s, "met": m} for n, s, m in targets(r)]
