@@ -318,7 +318,9 @@ def stage_qualtrics(conn, source: SourceConfig, stream_name: str, path: Path, pl
     extra = columns.extra_json(drop)
     if _rejected_for_missing_columns(conn, source, stream_name, columns):
         return {}
-    _create_stage(conn, stream_name, " union all ".join(s.format(extra=extra) for s in selects))
+    _create_stage(
+        conn, stream_name, " union all ".join(s.replace("{extra}", extra) for s in selects)
+    )
     conn.execute(
         f"""
         insert into _stage_rejects
