@@ -109,3 +109,13 @@
 {% macro date_part_number(part, expr) -%}
     extract({{ part }} from {{ expr }})
 {%- endmacro %}
+
+{#- The start of the period `offset` periods away from period_start, for a row whose grain
+    (day, week, month or quarter) is in the column grain_column. -#}
+{% macro shifted_period_start(grain_column, period_start, offset) -%}
+    case {{ grain_column }}
+        {%- for grain in ['day', 'week', 'month', 'quarter'] %}
+            when '{{ grain }}' then cast({{ dbt.dateadd(grain, offset, period_start) }} as date)
+        {%- endfor %}
+    end
+{%- endmacro %}

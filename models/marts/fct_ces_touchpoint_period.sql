@@ -136,12 +136,8 @@ period_state as (
                     and n.period_start <= cast('{{ reprocess_to }}' as date)
                 {% endif %}
                 {% if reprocess_from is not none %}
-                    and case n.period_grain
-                        {% for grain in grains %}
-                            when '{{ grain }}'
-                                then cast({{ dbt.dateadd(grain, 1, 'n.period_start') }} as date)
-                        {% endfor %}
-                    end > cast('{{ reprocess_from }}' as date)
+                    and {{ shifted_period_start('n.period_grain', 'n.period_start', 1) }}
+                    > cast('{{ reprocess_from }}' as date)
                 {% endif %}
             )
         {% endif %}
@@ -161,12 +157,7 @@ period_state as (
             on
                 c.touchpoint_id = n.touchpoint_id
                 and c.period_grain = n.period_grain
-                and n.period_start = case c.period_grain
-                    {% for grain in grains %}
-                        when '{{ grain }}'
-                            then cast({{ dbt.dateadd(grain, 1, 'c.period_start') }} as date)
-                    {% endfor %}
-                end
+                and n.period_start = {{ shifted_period_start('c.period_grain', 'c.period_start', 1) }}
         where n.n_ces > 0
 
     ),
@@ -178,24 +169,14 @@ period_state as (
             touchpoint_id,
             period_grain,
             period_start,
-            case period_grain
-                {% for grain in grains %}
-                    when '{{ grain }}'
-                        then cast({{ dbt.dateadd(grain, 1, 'period_start') }} as date)
-                {% endfor %}
-            end as period_end
+            {{ shifted_period_start('period_grain', 'period_start', 1) }} as period_end
         from (
             select touchpoint_id, period_grain, period_start from target_periods
             union
             select
                 touchpoint_id,
                 period_grain,
-                case period_grain
-                    {% for grain in grains %}
-                        when '{{ grain }}'
-                            then cast({{ dbt.dateadd(grain, -1, 'period_start') }} as date)
-                    {% endfor %}
-                end
+                {{ shifted_period_start('period_grain', 'period_start', -1) }}
             from target_periods
         ) as periods
 
@@ -307,12 +288,7 @@ metrics as (
         c.touchpoint_id,
         c.period_grain,
         c.period_start,
-        case c.period_grain
-            {% for grain in grains %}
-                when '{{ grain }}'
-                    then cast({{ dbt.dateadd(grain, -1, 'c.period_start') }} as date)
-            {% endfor %}
-        end as previous_period_start,
+        {{ shifted_period_start('c.period_grain', 'c.period_start', -1) }} as previous_period_start,
         c.n_responses,
         c.ces_mean_7pt,
         c.ces_sd_7pt,
