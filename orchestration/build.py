@@ -45,11 +45,14 @@ def run_build(
     reprocess_from: str | None = None,
     reprocess_to: str | None = None,
     progress: bool = False,
+    unit_tests: bool = False,
 ) -> BuildOutcome:
     """Ingest new landing files and build every dbt model and test, in one Dagster run.
 
     reprocess_from / reprocess_to (ISO dates) backfill a date range within the same single
-    dbt invocation; progress prints a line per step, asset and check while it runs.
+    dbt invocation; unit_tests also runs the dbt unit tests (skipped in production builds:
+    they test the SQL on fixed inputs, not the data); progress prints a line per step,
+    asset and check while it runs.
     """
     # Export before the code location is imported: the manifest is parsed at import time
     # and dbt's partial parsing only survives if the profile's variables stay the same.
@@ -67,6 +70,7 @@ def run_build(
             "ces_dbt_assets": {
                 "config": {
                     "full_refresh": full_refresh,
+                    "unit_tests": unit_tests,
                     "reprocess_from": reprocess_from,
                     "reprocess_to": reprocess_to,
                 }

@@ -43,6 +43,7 @@ def _build(args: argparse.Namespace) -> int:
         reprocess_from=args.reprocess_from and args.reprocess_from.isoformat(),
         reprocess_to=args.reprocess_to and args.reprocess_to.isoformat(),
         progress=not args.quiet,
+        unit_tests=args.unit_tests,
     )
     print(format_summary(settings, outcome))
     from orchestration.status import write_build_status
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="reprocess_to",
         type=date.fromisoformat,
         help="backfill: also reprocess answers responded on or before this date (ISO)",
+    )
+    build.add_argument(
+        "--unit-tests",
+        action="store_true",
+        help="also run the dbt unit tests (make test does; scheduled builds skip them)",
     )
     build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
     build.add_argument("--quiet", action="store_true", help="no progress lines, summary only")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,10 +71,25 @@ def built(tmp_path_factory, dbt_manifest):
         for name in ("CES_LANDING_DIR", "CES_WAREHOUSE_DIR", "CES_DBT_TARGET"):
             patch.setenv(name, "unset")
             patch.delenv(name)
-        assert main(["build", "--landing", str(landing), "--warehouse", str(warehouse_dir)]) == 0
+        build = ["build", "--landing", str(landing), "--warehouse", str(warehouse_dir)]
+        assert main([*build, "--unit-tests"]) == 0
     conn = duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True)
     yield conn
     conn.close()
+
+
+def test_every_dbt_unit_test_ran_and_passed(built, dbt_manifest):
+    """`--unit-tests` (which make test uses here) runs them; production builds skip them."""
+    from orchestration.assets.dbt import DbtBuildConfig
+
+    unit_tests = json.loads(dbt_manifest.read_text())["unit_tests"]
+    assert len(unit_tests) >= 10
+    database = built.execute("select path from duckdb_databases() where not internal").fetchone()
+    log = (Path(database[0]).parent / "logs" / "dbt_output.log").read_text()
+    passed = set(re.findall(r"\d+ of \d+ PASS (\S+::\S+)", log))
+    assert passed == {f"{u['model']}::{u['name']}" for u in unit_tests.values()}
+    assert "--exclude-resource-type" not in DbtBuildConfig(unit_tests=True).dbt_args()
+    assert DbtBuildConfig().dbt_args() == ["build", "--exclude-resource-type", "unit_test"]
 
 
 def one(conn, sql: str, params=()):

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration import quality
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
@@ -33,6 +34,9 @@ class DbtBuildConfig(dg.Config):
     """Run config of the dbt step (Launchpad in the UI, `ces build` flags on the command line)."""
 
     full_refresh: bool = False
+    # dbt unit tests check the SQL logic on fixed inputs, so they cannot fail on new data:
+    # `make test` runs them, production builds skip them (`ces build --unit-tests` runs them).
+    unit_tests: bool = False
     # Backfill: reprocess answers responded in this date range (ISO dates; either end may
     # be open) and every period of fct_ces_touchpoint_period overlapping it.
     reprocess_from: Optional[str] = None  # noqa: UP045 (Dagster reads this annotation)
@@ -43,6 +47,8 @@ class DbtBuildConfig(dg.Config):
         args = ["build"]
         if self.full_refresh:
             args.append("--full-refresh")
+        if not self.unit_tests:
+            args += ["--exclude-resource-type", "unit_test"]
         backfill = {
             name: date.fromisoformat(value).isoformat()
             for name, value in (
@@ -108,6 +114,10 @@ def ces_dbt_assets(
     each materialization with its execution time and row count."""
     args = config.dbt_args()
     context.log.info("dbt %s", " ".join(args))
+    if context.instance.is_ephemeral:
+        # `ces build` runs every step in this process: import Great Expectations while
+        # dbt works in its subprocess, not afterwards when the checks need it.
+        quality.prewarm()
     # One fixed artifacts folder instead of one per invocation, so dbt's partial parsing
     # carries over from run to run (runs that write the warehouse never overlap).
     invocation = dbt.cli(args, context=context, target_path=RUN_TARGET_PATH, raise_on_error=False)

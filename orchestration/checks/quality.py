@@ -32,26 +32,51 @@ def _metadata(outcome: quality.SuiteOutcome) -> dict:
     return metadata
 
 
-def build_suite_check(suite: quality.SuiteSpec) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=dg.AssetKey(list(suite.asset_key)),
-        name=f"ge_{suite.name}",
-        blocking=True,
-        pool=WAREHOUSE_POOL,
-        description=f"Great Expectations suite expectations/{suite.path.name}: {suite.description}",
+GE_CHECKS_OP = "ge_quality_gates"
+
+
+def _result(outcome: quality.SuiteOutcome) -> dg.AssetCheckResult:
+    if outcome.failed_errors:
+        severity, passed = dg.AssetCheckSeverity.ERROR, False
+    elif outcome.failed_warnings:
+        severity, passed = dg.AssetCheckSeverity.WARN, False
+    else:
+        severity, passed = dg.AssetCheckSeverity.ERROR, True
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(list(outcome.suite.asset_key)),
+        check_name=f"ge_{outcome.suite.name}",
+        passed=passed,
+        severity=severity,
+        metadata=_metadata(outcome),
     )
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        outcome = quality.validate_suite(suite, warehouse.warehouse_path)
-        if outcome.failed_errors:
-            severity, passed = dg.AssetCheckSeverity.ERROR, False
-        elif outcome.failed_warnings:
-            severity, passed = dg.AssetCheckSeverity.WARN, False
-        else:
-            severity, passed = dg.AssetCheckSeverity.ERROR, True
-        return dg.AssetCheckResult(passed=passed, severity=severity, metadata=_metadata(outcome))
-
-    return _check
 
 
-def build_quality_checks() -> list[dg.AssetChecksDefinition]:
-    return [build_suite_check(suite) for suite in quality.load_suites()]
+def build_quality_checks(
+    suites: list[quality.SuiteSpec] | None = None,
+) -> list[dg.AssetChecksDefinition]:
+    """One blocking check per suite, all evaluated by one step: Great Expectations starts
+    once and validates the selected suites in one checkpoint (a check selected alone in
+    the UI validates only its suite)."""
+    suites = quality.load_suites() if suites is None else suites
+    by_check = {f"ge_{suite.name}": suite for suite in suites}
+    specs = [
+        dg.AssetCheckSpec(
+            name,
+            asset=dg.AssetKey(list(suite.asset_key)),
+            blocking=True,
+            description=(
+                f"Great Expectations suite expectations/{suite.path.name}: {suite.description}"
+            ),
+        )
+        for name, suite in by_check.items()
+    ]
+
+    @dg.multi_asset_check(name=GE_CHECKS_OP, specs=specs, can_subset=True, pool=WAREHOUSE_POOL)
+    def _checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+        selected = [
+            by_check[name] for name in sorted(k.name for k in context.selected_asset_check_keys)
+        ]
+        for outcome in quality.validate_suites(selected, warehouse.warehouse_path):
+            yield _result(outcome)
+
+    return [_checks]
