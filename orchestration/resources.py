@@ -30,7 +30,7 @@ class LeanDbtCliResource(DbtCliResource):
       (orchestration/assets/dbt.py), column metadata comes from the manifest.
 
     With a dbt from PATH (no venv), the version is asked of the executable as before.
-    tests/test_definitions.py checks that dagster-dbt still has both hooks.
+    tests/test_orchestration.py checks that dagster-dbt still has both hooks.
     """
 
     @cached_property

@@ -257,3 +257,26 @@ def test_the_marts_and_serving_copy_carry_the_freshness_policy(dbt_manifest, set
     } <= checks
     instance_yaml = Path(__file__).resolve().parent.parent / ".dagster" / "dagster.yaml"
     assert "freshness:\n  enabled: true" in instance_yaml.read_text()
+
+
+def test_the_dbt_resource_asks_no_subprocess_for_the_version_and_opens_no_adapter(monkeypatch):
+    import dagster_dbt.core.resource as dbt_resource
+    from dbt.version import __version__ as dbt_core_version
+    from packaging import version
+
+    from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, VENV_DBT
+    from orchestration.resources import LeanDbtCliResource
+
+    # the two hooks it replaces still exist in dagster-dbt: an upgrade renaming them fails here
+    assert {"_cli_version", "_initialize_dbt_core_adapter"} <= vars(
+        dbt_resource.DbtCliResource
+    ).keys()
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"subprocess started: {args}")
+
+    monkeypatch.setattr(dbt_resource, "check_output", no_subprocess)
+    assert str(VENV_DBT) == DBT_EXECUTABLE
+    resource = LeanDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)
+    assert resource._cli_version == version.parse(dbt_core_version)
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
