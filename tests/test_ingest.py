@@ -193,21 +193,26 @@ def test_jsonl_rejects_malformed_lines_non_objects_and_missing_fields(conn, land
         "[1, 2]",
         json.dumps(missing),
         json.dumps(record | {"response_id": "J3", "answer": "Very easy"}),
+        "   ",
+        '"just text"',
+        json.dumps({k: v for k, v in record.items() if k != "nested"} | {"response_id": "J4"}),
     ]
     path = write(landing / "survey_responses" / "a.jsonl", "\n".join(lines) + "\n")
     result = load(conn, landing, path)
 
-    assert (result.rows_landed, result.rows_accepted, result.rows_rejected) == (5, 2, 3)
+    assert (result.rows_landed, result.rows_accepted, result.rows_rejected) == (7, 3, 4)
     assert conn.execute(
         "select response_id, answer, _extra, _source_line from raw.survey_responses order by 1"
     ).fetchall() == [
         ("J1", "4", '{"nested":{"a":1}}', 1),
         ("J3", "Very easy", '{"nested":{"a":1}}', 6),
+        ("J4", "4", None, 9),
     ]
     assert [(r[1], r[2], r[3]) for r in rejects(conn)] == [
         (3, "malformed_json", "malformed JSON: the line is not a valid JSON value"),
         (4, "not_an_object", "a JSON line must hold one object, found array"),
         (5, "missing_required_field", "missing required field(s): answer"),
+        (8, "not_an_object", "a JSON line must hold one object, found varchar"),
     ]
 
 

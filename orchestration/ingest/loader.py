@@ -530,34 +530,41 @@ def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan
 
 
 def _read_json_lines(conn: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> None:
-    """Each physical line into `_jsonl` (_rec, _line, _raw); lines that are not a JSON
-    object are rejected with their reason, blank lines are not records."""
+    """Each physical line into `_jsonl` (_rec, _line, _raw, _kind = its JSON type, null when
+    it is not JSON); lines that are not a JSON object are rejected with their reason, blank
+    lines are not records.
+
+    DuckDB's JSON type is text, so every JSON function parses the line again: the type is
+    found with one parse here, and staging parses each object twice more (values, keys).
+    """
     conn.execute(
         f"""
         create or replace temp table _jsonl as
-        select row_number() over () as _rec, row_number() over () as _line, j as _raw
-        from read_csv(
-            {sql_literal(str(path))},
-            columns = {{'j': 'VARCHAR'}},
-            header = false, auto_detect = false,
-            delim = '\x1e', quote = '', escape = '',
-            encoding = {sql_literal(encoding)},
-            {_reject_options()}
+        select _rec, _line, _raw, try(json_type(_raw)) as _kind
+        from (
+            select row_number() over () as _rec, row_number() over () as _line, j as _raw
+            from read_csv(
+                {sql_literal(str(path))},
+                columns = {{'j': 'VARCHAR'}},
+                header = false, auto_detect = false,
+                delim = '\x1e', quote = '', escape = '',
+                encoding = {sql_literal(encoding)},
+                {_reject_options()}
+            )
         )
         """
     )
     _duckdb_reader_rejects(conn, "_jsonl", header_lines=0)
     # Blank lines are not records: they neither land nor are rejected.
-    conn.execute("delete from _jsonl where _raw is null or trim(_raw) = ''")
     conn.execute(
         """
         insert into _stage_rejects
         select _line, 'malformed_json', 'malformed JSON: the line is not a valid JSON value', _raw
-        from _jsonl where not json_valid(_raw)
+        from _jsonl where _kind is null and trim(_raw) <> ''
         union all
         select _line, 'not_an_object', 'a JSON line must hold one object, found '
-            || lower(json_type(_raw::json)), _raw
-        from _jsonl where json_valid(_raw) and json_type(_raw::json) <> 'OBJECT'
+            || lower(_kind), _raw
+        from _jsonl where _kind <> 'OBJECT'
         """
     )
 
@@ -566,11 +573,14 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, en
     """JSON Lines: each physical line is read as text, then parsed by DuckDB's JSON functions."""
     _read_json_lines(conn, path, encoding)
     required = "[" + ", ".join(sql_literal(c) for c in stream.required) + "]"
+    known = "[" + ", ".join(sql_literal(c) for c in stream.columns) + "]"
     paths = "[" + ", ".join(sql_literal("$." + c) for c in stream.columns) + "]"
     field_exprs = ", ".join(
         f"_values[{i}] as {sql_identifier(c)}" for i, c in enumerate(stream.columns, start=1)
     )
     remove_known = json.dumps(dict.fromkeys(stream.columns))
+    # _extra: the keys the contract does not know (the merge patch only runs when there are
+    # any); _missing: required keys the object lacks.
     conn.execute(
         f"""
         create or replace temp table _stage as
@@ -578,28 +588,32 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, en
             _rec,
             _line,
             {field_exprs},
-            nullif(json_merge_patch(_doc, {sql_literal(remove_known)}::json)::varchar, '{{}}')
-                as _extra,
-            _raw,
-            list_filter({required}, k -> not list_contains(json_keys(_doc), k)) as _missing
+            case when len(list_filter(_keys, k -> not list_contains({known}, k))) > 0
+                then nullif(json_merge_patch(_raw, {sql_literal(remove_known)})::varchar, '{{}}')
+            end as _extra,
+            list_filter({required}, k -> not list_contains(_keys, k)) as _missing
         from (
-            select *, json_extract_string(_doc, {paths}) as _values
-            from (select *, _raw::json as _doc from _jsonl
-                  where json_valid(_raw) and json_type(_raw::json) = 'OBJECT')
+            select
+                _rec, _line, _raw,
+                json_extract_string(_raw, {paths}) as _values,
+                json_keys(_raw) as _keys
+            from _jsonl
+            where _kind = 'OBJECT'
         )
         """
     )
-    conn.execute("drop table _jsonl")
     conn.execute(
         """
         insert into _stage_rejects
-        select _line, 'missing_required_field',
-               'missing required field(s): ' || array_to_string(_missing, ', '), _raw
-        from _stage where len(_missing) > 0
+        select s._line, 'missing_required_field',
+               'missing required field(s): ' || array_to_string(s._missing, ', '), j._raw
+        from _stage as s join _jsonl as j on s._line = j._line
+        where len(s._missing) > 0
         """
     )
-    conn.execute("delete from _stage where len(_missing) > 0")
-    conn.execute("alter table _stage drop column _missing")
+    if conn.execute("select count(*) from _stage where len(_missing) > 0").fetchone()[0]:
+        conn.execute("delete from _stage where len(_missing) > 0")
+    conn.execute("drop table _jsonl")
 
 
 def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _FilePlan):

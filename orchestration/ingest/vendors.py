@@ -367,7 +367,7 @@ def _zendesk_tickets(conn: duckdb.DuckDBPyConnection, path: Path, plan: VendorPl
         conn.execute(
             "create or replace temp table _zd as "
             "select _rec, _line, _raw::json as _doc, null::json as _metric_sets from _jsonl "
-            "where json_valid(_raw) and json_type(_raw::json) = 'OBJECT'"
+            "where _kind = 'OBJECT'"
         )
         conn.execute("drop table _jsonl")
     conn.execute(
