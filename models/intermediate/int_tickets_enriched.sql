@@ -27,6 +27,9 @@ final as (
         case
             when solved_at >= created_at then {{ hours_between('created_at', 'solved_at') }}
         end as hours_to_resolution,
+        times_received,
+        source_file,
+        source_line,
         loaded_at
     from tickets
     where ticket_id is not null
