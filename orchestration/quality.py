@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.settings import PROJECT_DIR
+from orchestration.settings import PROJECT_DIR, duckdb_memory_limit
 
 SUITES_DIR = PROJECT_DIR / "expectations"
 SEVERITIES = ("error", "warn")
@@ -237,7 +237,12 @@ def validate_suites(
         datasource = context.data_sources.add_or_update_sql(
             name="ces_warehouse",
             connection_string=f"duckdb:///{warehouse_path}",
-            kwargs={"connect_args": {"read_only": True}},
+            kwargs={
+                "connect_args": {
+                    "read_only": True,
+                    "config": {"memory_limit": duckdb_memory_limit()},
+                }
+            },
         )
         existing = {a.name for a in datasource.assets}
         validations = []

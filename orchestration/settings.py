@@ -21,6 +21,17 @@ WAREHOUSE_POOL = "ces_warehouse"
 # Development default only: production deployments set CES_PSEUDONYM_SALT to a secret.
 DEV_PSEUDONYM_SALT = "ces-dev-salt-change-me"
 
+# DuckDB's buffer limit for every process that opens the warehouse (ingest, dbt, quality
+# checks, publish). DuckDB's own default is 80 % of RAM; with this limit its joins, sorts
+# and windows spill to a temporary folder beside the database file instead, so a build of
+# 10 M answers stays under 2 GiB (bench/README.md gives the time this costs).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def duckdb_memory_limit() -> str:
+    """The memory limit from CES_DUCKDB_MEMORY_LIMIT (a DuckDB size such as "4GB")."""
+    return os.environ.get("CES_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -73,3 +84,4 @@ class Settings:
         os.environ["CES_WAREHOUSE_DIR"] = str(self.warehouse_dir)
         os.environ["CES_DBT_TARGET"] = self.dbt_target
         os.environ.setdefault("CES_PSEUDONYM_SALT", self.pseudonym_salt)
+        os.environ["CES_DUCKDB_MEMORY_LIMIT"] = duckdb_memory_limit()

@@ -35,7 +35,13 @@ def conn(tmp_path: Path):
 @pytest.fixture
 def settings(tmp_path: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings on temp folders; the CES_* variables they export are restored afterwards."""
-    for name in ("CES_LANDING_DIR", "CES_WAREHOUSE_DIR", "CES_DBT_TARGET", "CES_PSEUDONYM_SALT"):
+    for name in (
+        "CES_LANDING_DIR",
+        "CES_WAREHOUSE_DIR",
+        "CES_DBT_TARGET",
+        "CES_PSEUDONYM_SALT",
+        "CES_DUCKDB_MEMORY_LIMIT",
+    ):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv(name, "placeholder")
         monkeypatch.delenv(name)

@@ -280,3 +280,47 @@ def test_the_dbt_resource_asks_no_subprocess_for_the_version_and_opens_no_adapte
     resource = LeanDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)
     assert resource._cli_version == version.parse(dbt_core_version)
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_every_duckdb_connection_of_a_build_has_the_memory_limit(settings, monkeypatch):
+    """Ingest, publish and the quality checks open DuckDB in the build process; dbt opens it
+    in its own process through profiles.yml. All take CES_DUCKDB_MEMORY_LIMIT."""
+    from orchestration.dbt_project import VENV_DBT
+    from orchestration.ingest import warehouse
+    from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PROJECT_DIR
+
+    def dbt_memory_limit() -> str:
+        shown = subprocess.run(
+            [
+                str(VENV_DBT),
+                "show",
+                "--inline",
+                "select current_setting('memory_limit') as m",
+                "--project-dir",
+                str(PROJECT_DIR),
+                "--profiles-dir",
+                str(PROJECT_DIR),
+                "--target-path",
+                str(settings.warehouse_dir / "target"),
+                "--log-path",
+                str(settings.warehouse_dir / "logs"),
+                "--quiet",
+                "--output",
+                "json",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+        )
+        return json.loads(shown.stdout)["show"][0]["m"]
+
+    settings.export_env()
+    assert os.environ["CES_DUCKDB_MEMORY_LIMIT"] == DEFAULT_DUCKDB_MEMORY_LIMIT == "1GB"
+    assert dbt_memory_limit() == "953.6 MiB"
+
+    monkeypatch.setenv("CES_DUCKDB_MEMORY_LIMIT", "512MB")
+    settings.export_env()
+    with warehouse.connect(settings.warehouse_path) as conn:
+        assert conn.execute("select current_setting('memory_limit')").fetchone() == ("488.2 MiB",)
+    assert dbt_memory_limit() == "488.2 MiB"

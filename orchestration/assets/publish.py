@@ -17,7 +17,7 @@ import duckdb
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
 from orchestration.ingest.loader import sql_identifier, sql_literal
 from orchestration.resources import WarehouseResource
-from orchestration.settings import WAREHOUSE_POOL
+from orchestration.settings import WAREHOUSE_POOL, duckdb_memory_limit
 
 
 def mart_models() -> list[str]:
@@ -37,7 +37,7 @@ def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, 
     temporary.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     try:
-        conn = duckdb.connect(str(temporary))
+        conn = duckdb.connect(str(temporary), config={"memory_limit": duckdb_memory_limit()})
         try:
             conn.execute(f"attach {sql_literal(str(warehouse_path))} as source (read_only)")
             conn.execute("create schema marts")

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import LINEAGE_COLUMNS, STREAMS
+from orchestration.settings import duckdb_memory_limit
 
 AUDIT_DDL = (
     """
@@ -54,10 +55,13 @@ AUDIT_DDL = (
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with the session settings every writer must share (UTC clock)."""
+    """Open the warehouse with the session settings every writer must share (UTC clock,
+    memory limit)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path), read_only=read_only)
+    conn = duckdb.connect(
+        str(path), read_only=read_only, config={"memory_limit": duckdb_memory_limit()}
+    )
     conn.execute("set TimeZone = 'UTC'")
     return conn
 
