@@ -1,14 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='answer_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 -- Every answer (CES and CSAT), resolved against the registries and placed on its scale.
 -- An answer that cannot be placed gets exactly one reject_reason (first failing check
 -- in the order below) and no position; accepted answers have reject_reason null.
+--
+-- Incremental: a run recomputes only the answers (answer_key) with a raw version landed
+-- since the last run, answers rejected as future_timestamp (time has passed since), and
+-- (backfill) answers responded within vars reprocess_from / reprocess_to. When the
+-- registries or a var that decides the result changed (registry_fingerprint), it
+-- recomputes every answer. `--full-refresh` gives the same rows (tested).
+-- depends_on: {{ source('landing', 'survey_responses') }}
 
 with
-
-answers as (
-
-    select * from {{ ref('stg_landing__survey_responses') }}
-
-),
 
 scales as (
 
@@ -53,6 +63,69 @@ scale_fingerprints as (
             )
         ) as scale_fingerprint
     from scales as s
+
+),
+
+registry_state as (
+
+    -- Everything besides the raw rows that decides a row of this model.
+    select
+        md5(
+            coalesce((
+                select {{ dbt.listagg(
+                    "survey_id || '|' || metric || '|' || cast(scale_min as " ~ dbt.type_string() ~ ") || '|' || cast(scale_max as " ~ dbt.type_string() ~ ") || '|' || cast(higher_is_better as " ~ dbt.type_string() ~ ") || '|' || coalesce(label_set, '')",
+                    "';'", "order by survey_id") }}
+                from scales
+            ), '')
+            || '#' || coalesce((
+                select {{ dbt.listagg(
+                    "label_set || '|' || label_key || '=' || cast(value as " ~ dbt.type_string() ~ ")",
+                    "';'", "order by label_set, label_key, value") }}
+                from labels
+            ), '')
+            || '#' || coalesce((
+                select {{ dbt.listagg("touchpoint_id", "';'", "order by touchpoint_id") }}
+                from touchpoints
+            ), '')
+            || '#' || '{{ var("future_tolerance_minutes") }}'
+            || '#' || md5('{{ var("pseudonym_salt") }}')
+        ) as registry_fingerprint
+
+),
+
+answers as (
+
+    {% if is_incremental() %}
+        {%- set answer_key = version_identity("nullif(trim(response_id), '')", '_file_hash', '_source_line') %}
+        {%- set recompute_keys %}
+            select {{ answer_key }}
+            from {{ source('landing', 'survey_responses') }}
+            where
+                _loaded_at > (select max(loaded_at) from {{ this }})
+                or not exists (
+                    select 1 from {{ this }} as built
+                    where built.registry_fingerprint = (select registry_fingerprint from registry_state)
+                )
+            union
+            select answer_key from {{ this }}
+            where
+                reject_reason = 'future_timestamp'
+                {% if var('reprocess_from', none) is not none or var('reprocess_to', none) is not none %}
+                    or (
+                        true
+                        {% if var('reprocess_from', none) is not none %}
+                            and cast(responded_at as date) >= cast('{{ var("reprocess_from") }}' as date)
+                        {% endif %}
+                        {% if var('reprocess_to', none) is not none %}
+                            and cast(responded_at as date) <= cast('{{ var("reprocess_to") }}' as date)
+                        {% endif %}
+                    )
+                {% endif %}
+        {%- endset %}
+        {{ stage_survey_responses(source('landing', 'survey_responses'), only_keys=recompute_keys) }}
+    {% else %}
+        select * from {{ ref('stg_landing__survey_responses') }}
+    {% endif %}
 
 ),
 
@@ -108,6 +181,7 @@ checked as (
 final as (
 
     select
+        answer_key,
         response_id,
         survey_id,
         metric,
@@ -134,7 +208,8 @@ final as (
         times_received,
         source_file,
         source_line,
-        loaded_at
+        loaded_at,
+        (select registry_fingerprint from registry_state) as registry_fingerprint
     from checked
 
 )

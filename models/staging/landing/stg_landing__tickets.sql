@@ -36,7 +36,7 @@ versioned as (
 
     select
         *,
-        {{ version_columns('ticket_id') }}
+        {{ version_columns(version_identity('ticket_id')) }}
     from renamed
 
 ),
