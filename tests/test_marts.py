@@ -309,6 +309,46 @@ def assert_same_values(left: dict, right: dict) -> None:
                 assert a == b, (key, column)
 
 
+INTERMEDIATE_KEYS = {"int_answers_scored": "answer_key", "int_tickets_enriched": "ticket_id"}
+
+
+def refreshed_last(warehouse_dir: Path, model: str) -> set[str]:
+    """The keys of an incremental intermediate model that the last run computed. The
+    future answer F01 is recomputed by every run, so its refreshed_at is the last run's."""
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        return {
+            key
+            for (key,) in conn.execute(
+                f"select {INTERMEDIATE_KEYS[model]} from intermediate.{model} "
+                "where refreshed_at = (select refreshed_at from intermediate.int_answers_scored "
+                "where answer_key = 'F01')"
+            ).fetchall()
+        }
+
+
+def intermediate_rows(warehouse_dir: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        return {
+            model: conn.execute(
+                f"select * exclude (refreshed_at) from intermediate.{model} order by all"
+            ).fetchall()
+            for model in INTERMEDIATE_KEYS
+        }
+
+
+def mart_rows(warehouse_dir: Path) -> dict[str, list[tuple]]:
+    """The fact tables, without the columns that record when a row was written."""
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        return {
+            table: conn.execute(f"select {columns} from marts.{table} order by all").fetchall()
+            for table, columns in (
+                ("fct_ces_responses", "* exclude (source_loaded_at, refreshed_at)"),
+                ("fct_csat_responses", "* exclude (refreshed_at)"),
+                ("fct_ticket_effort", "*"),
+            )
+        }
+
+
 def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
     """New files with a late answer, a re-sent answer that moved to another week and a
     changed ticket: exactly the periods they touch (and the period after each) are
@@ -328,6 +368,8 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
         + "L01,ces2_agree_7,CUST-L01,checkout,web,I20,2026-03-10T12:00:00Z,2,,en\n"
         # C02 (3 March) re-sent with a new time: moves to 20 March, a later ISO week
         + "C02,ces2_agree_7,CUST-C02,checkout,web,I2,2026-03-20T10:00:00Z,4,,en\n"
+        # rejected as future_timestamp: re-checked by every run, since time passes
+        + "F01,ces2_agree_7,CUST-F01,checkout,web,I21,2099-01-01T00:00:00Z,5,,en\n"
     )
     (landing / "tickets" / "update.csv").write_text(
         TICKETS.splitlines()[0]
@@ -364,6 +406,9 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
             "order by 1"
         ).fetchall()
     assert rewritten == [("C02",), ("C03",), ("L01",)]  # C03: its ticket changed
+    # The scored answers: only those with a new raw version, and the future one.
+    assert refreshed_last(warehouse_dir, "int_answers_scored") == {"C02", "F01", "L01"}
+    assert refreshed_last(warehouse_dir, "int_tickets_enriched") == {"I3"}
 
     # A backfill of one day recomputes its answers and every period overlapping it.
     assert main([*build, "--from", "2026-03-12", "--to", "2026-03-12"]) == 0
@@ -375,6 +420,46 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
         | keys("quarter", "2026-01-01", "2026-04-01")
     )
     assert_same_values(after, backfilled)
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        answers_of_the_day, tickets_of_the_day = (
+            {key for (key,) in conn.execute(sql).fetchall()}
+            for sql in (
+                "select answer_key from intermediate.int_answers_scored "
+                "where cast(responded_at as date) = date '2026-03-12'",
+                "select ticket_id from intermediate.int_tickets_enriched "
+                "where cast(created_at as date) = date '2026-03-12'",
+            )
+        )
+    assert answers_of_the_day and not tickets_of_the_day  # no ticket created that day
+    assert refreshed_last(warehouse_dir, "int_answers_scored") == answers_of_the_day | {"F01"}
+    assert refreshed_last(warehouse_dir, "int_tickets_enriched") == tickets_of_the_day
+
+    # CSAT answer S05 re-sent about another interaction: C05 loses its linked CSAT, C06
+    # gains it; the CSAT fact itself is rewritten, and nothing else.
+    (landing / "survey_responses" / "moved.csv").write_text(
+        HEADER + "S05,csat_good_bad,CUST-S05,checkout,web,I6,2026-03-06T09:05:00Z,good,,en\n"
+    )
+    assert main(build) == 0
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        rewritten = {
+            table: conn.execute(
+                f"select response_id, linked_csat_response_id from marts.{table} "
+                "where refreshed_at = (select refreshed_at from intermediate.int_answers_scored "
+                "where answer_key = 'F01') order by 1"
+                if table == "fct_ces_responses"
+                else f"select response_id, interaction_id from marts.{table} "
+                "where refreshed_at = (select refreshed_at from intermediate.int_answers_scored "
+                "where answer_key = 'F01') order by 1"
+            ).fetchall()
+            for table in ("fct_ces_responses", "fct_csat_responses")
+        }
+    assert rewritten == {
+        "fct_ces_responses": [("C05", None), ("C06", "S05")],
+        "fct_csat_responses": [("S05", "I6")],
+    }
+    incremental = intermediate_rows(warehouse_dir), mart_rows(warehouse_dir)
+    moved = period_rows(warehouse_dir / "ces.duckdb")
 
     assert main([*build, "--full-refresh"]) == 0
-    assert_same_values(backfilled, period_rows(warehouse_dir / "ces.duckdb"))
+    assert_same_values(moved, period_rows(warehouse_dir / "ces.duckdb"))
+    assert (intermediate_rows(warehouse_dir), mart_rows(warehouse_dir)) == incremental

@@ -18,6 +18,7 @@
 -- recomputes every answer. `--full-refresh` gives the same rows (tested).
 -- depends_on: {{ source('landing', 'survey_responses') }}
 
+
 with
 
 scales as (
@@ -96,33 +97,7 @@ registry_state as (
 answers as (
 
     {% if is_incremental() %}
-        {%- set answer_key = version_identity("nullif(trim(response_id), '')", '_file_hash', '_source_line') %}
-        {%- set recompute_keys %}
-            select {{ answer_key }}
-            from {{ source('landing', 'survey_responses') }}
-            where
-                _loaded_at > (select max(loaded_at) from {{ this }})
-                or not exists (
-                    select 1 from {{ this }} as built
-                    where built.registry_fingerprint = (select registry_fingerprint from registry_state)
-                )
-            union
-            select answer_key from {{ this }}
-            where
-                reject_reason = 'future_timestamp'
-                {% if var('reprocess_from', none) is not none or var('reprocess_to', none) is not none %}
-                    or (
-                        true
-                        {% if var('reprocess_from', none) is not none %}
-                            and cast(responded_at as date) >= cast('{{ var("reprocess_from") }}' as date)
-                        {% endif %}
-                        {% if var('reprocess_to', none) is not none %}
-                            and cast(responded_at as date) <= cast('{{ var("reprocess_to") }}' as date)
-                        {% endif %}
-                    )
-                {% endif %}
-        {%- endset %}
-        {{ stage_survey_responses(source('landing', 'survey_responses'), only_keys=recompute_keys) }}
+        {{ stage_survey_responses(source('landing', 'survey_responses'), only_keys=survey_answers_to_recompute(source('landing', 'survey_responses'), this)) }}
     {% else %}
         select * from {{ ref('stg_landing__survey_responses') }}
     {% endif %}
@@ -209,7 +184,8 @@ final as (
         source_file,
         source_line,
         loaded_at,
-        (select registry_fingerprint from registry_state) as registry_fingerprint
+        (select r.registry_fingerprint from registry_state as r) as registry_fingerprint,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
     from checked
 
 )

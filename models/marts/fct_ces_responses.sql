@@ -10,20 +10,66 @@
     )
 }}
 
+{%- set watermark -%}
+    coalesce((select max(refreshed_at) from {{ this }}), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+{%- endset %}
+
 -- One row per accepted CES answer (latest version of each response_id), with its ease on
 -- the common scales, the linked CSAT answer and the linked ticket's effort drivers.
--- Incremental: a run reprocesses answers whose own row, linked CSAT answer or ticket landed
--- since the last run, answers not in the table yet (e.g. back after a registry fix), and
--- every answer of a survey whose scale registration changed, and (backfill) every answer
--- responded within vars reprocess_from / reprocess_to. `--full-refresh` rebuilds the same
--- rows.
+-- Incremental: a run reprocesses the answers that int_answers_scored recomputed since this
+-- table was last written (which covers new versions, registry changes and backfills), the
+-- answers of an interaction whose CSAT answer or ticket was recomputed since, and the
+-- answers linked to a CSAT answer that was recomputed (it may have moved to another
+-- interaction or been rejected). `--full-refresh` rebuilds the same rows.
 
 with
+
+{% if is_incremental() %}
+
+-- Recomputed upstream since this table was last written.
+changed_answers as (
+
+    select response_id, metric, interaction_id
+    from {{ ref('int_answers_scored') }}
+    where refreshed_at > {{ watermark }}
+
+),
+
+changed_interactions as (
+
+    select interaction_id from changed_answers
+    where metric = 'csat' and interaction_id is not null
+    union
+    select ticket_id from {{ ref('int_tickets_enriched') }}
+    where refreshed_at > {{ watermark }}
+
+),
+
+affected as (
+
+    select response_id from changed_answers
+    where metric = 'ces' and response_id is not null
+    union
+    select response_id from {{ ref('int_answers_scored') }}
+    where interaction_id in (select c.interaction_id from changed_interactions as c)
+    union
+    select response_id from {{ this }}
+    where
+        linked_csat_response_id in (
+            select c.response_id from changed_answers as c where c.metric = 'csat'
+        )
+
+),
+
+{% endif %}
 
 answers as (
 
     select * from {{ ref('int_answers_scored') }}
-    where metric = 'ces' and reject_reason is null
+    where
+        metric = 'ces'
+        and reject_reason is null
+        and {{ 'response_id in (select a.response_id from affected as a)' if is_incremental() else 'true' }}
 
 ),
 
@@ -39,7 +85,11 @@ csat_by_interaction as (
             order by responded_at desc, response_id desc
         ) as recency_rank
     from {{ ref('int_answers_scored') }}
-    where metric = 'csat' and reject_reason is null and interaction_id is not null
+    where
+        metric = 'csat'
+        and reject_reason is null
+        and interaction_id is not null
+        and {{ 'interaction_id in (select a.interaction_id from answers as a)' if is_incremental() else 'true' }}
 
 ),
 
@@ -133,32 +183,6 @@ final as (
         source_loaded_at,
         cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as refreshed_at
     from joined
-    {% if is_incremental() %}
-        where
-            source_loaded_at > (select max(source_loaded_at) from {{ this }})
-            or not exists (
-                select 1 from {{ this }} as existing
-                where existing.response_id = joined.response_id
-            )
-            or not exists (
-                select 1
-                from (select distinct survey_id, scale_fingerprint from {{ this }}) as built
-                where
-                    built.survey_id = joined.survey_id
-                    and built.scale_fingerprint = joined.scale_fingerprint
-            )
-            {% if var('reprocess_from', none) is not none or var('reprocess_to', none) is not none %}
-                or (
-                    true
-                    {% if var('reprocess_from', none) is not none %}
-                        and response_date >= cast('{{ var("reprocess_from") }}' as date)
-                    {% endif %}
-                    {% if var('reprocess_to', none) is not none %}
-                        and response_date <= cast('{{ var("reprocess_to") }}' as date)
-                    {% endif %}
-                )
-            {% endif %}
-    {% endif %}
 
 )
 

@@ -1,12 +1,44 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='response_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where response_id in (select response_id from {{ ref('int_answers_scored') }} where reject_reason is not null or metric <> 'csat'){% endif %}"
+        ],
+    )
+}}
+
+{%- set watermark -%}
+    coalesce((select max(refreshed_at) from {{ this }}), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+{%- endset %}
+{%- set recomputed -%}
+    (
+        refreshed_at > {{ watermark }}
+        or interaction_id in (
+            select t.ticket_id from {{ ref('int_tickets_enriched') }} as t
+            where t.refreshed_at > {{ watermark }}
+        )
+    )
+{%- endset %}
+
 -- One row per accepted CSAT answer (latest version of each response_id), with its
 -- satisfaction on the common 5-point scale and the linked ticket's effort drivers.
+-- Incremental: a run reprocesses the answers that int_answers_scored recomputed since this
+-- table was last written and the answers about a ticket recomputed since; a post-hook
+-- removes answers whose latest version is now rejected. `--full-refresh` rebuilds the
+-- same rows.
 
 with
 
 answers as (
 
     select * from {{ ref('int_answers_scored') }}
-    where metric = 'csat' and reject_reason is null
+    where
+        metric = 'csat'
+        and reject_reason is null
+        and {{ recomputed if is_incremental() else 'true' }}
 
 ),
 
@@ -42,7 +74,8 @@ final as (
         a.comment,
         a.language,
         a.times_received,
-        a.loaded_at
+        a.loaded_at,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
     from answers as a
     left join tickets as t on a.interaction_id = t.ticket_id
 
