@@ -229,3 +229,74 @@ def test_a_failed_dbt_model_stops_only_its_downstream_and_a_rerun_resumes(
         assert conn.execute("select count(*) from raw.survey_responses").fetchone()[0] == (
             sample.responses + sample.resent
         )
+
+
+def serving_tables(path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+            ).fetchall()
+        ]
+        return {n: conn.execute(f"select * from marts.{n} order by all").fetchall() for n in names}
+
+
+def test_the_serving_copy_takes_only_the_rows_rewritten_since_the_previous_copy(tmp_path):
+    """An incremental mart in the previous serving copy gets the rewritten and new rows,
+    loses the rows the warehouse deleted, and keeps the rest; other tables, tables whose
+    columns changed and tables mostly rewritten are copied whole; the result always equals
+    the warehouse's marts."""
+    from orchestration.assets.publish import incremental_mart_keys, publish_serving_copy
+
+    assert incremental_mart_keys() == {
+        "fct_ces_responses": ["response_id"],
+        "fct_csat_responses": ["response_id"],
+        "fct_ces_touchpoint_period": ["touchpoint_id", "period_grain", "period_start"],
+    }
+    warehouse, serving = tmp_path / "ces.duckdb", tmp_path / "ces_marts.duckdb"
+    keys = {"facts": ["id"], "periods": ["tp", "grain"]}
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("create schema marts")
+        conn.execute(
+            "create table marts.facts as select i as id, i * 10 as v, "
+            "timestamp '2026-01-01 06:00' as refreshed_at from range(10) t(i)"
+        )
+        conn.execute(
+            "create table marts.periods as select 'checkout' as tp, g as grain, 1.5 as v, "
+            "timestamp '2026-01-01 06:00' as refreshed_at from (values ('day'), ('week')) t(g)"
+        )
+        conn.execute("create table marts.dim as select 1 as x")
+    assert {t: w["written"] for t, w in publish_serving_copy(warehouse, serving, keys).items()} == {
+        "dim": "copied whole",
+        "facts": "copied whole",
+        "periods": "copied whole",
+    }
+
+    with duckdb.connect(str(warehouse)) as conn:
+        later = "timestamp '2026-01-02 06:00'"
+        conn.execute(f"update marts.facts set v = -1, refreshed_at = {later} where id = 3")
+        conn.execute("delete from marts.facts where id = 7")
+        conn.execute(f"insert into marts.facts values (42, 420, {later})")
+        conn.execute(f"update marts.periods set v = 2.5, refreshed_at = {later}")
+        conn.execute("insert into marts.dim values (2)")
+    written = publish_serving_copy(warehouse, serving, keys)
+    assert {t: (w["rows"], w["written"]) for t, w in written.items()} == {
+        "dim": (2, "copied whole"),
+        "facts": (10, "2 rows updated"),
+        "periods": (2, "copied whole"),  # every row rewritten
+    }
+    assert serving_tables(serving) == serving_tables(warehouse)
+
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("alter table marts.facts add column note varchar")
+        conn.execute("create table marts.extra as select 1 as y")
+    written = publish_serving_copy(warehouse, serving, keys)
+    assert written["facts"]["written"] == "copied whole"  # the columns changed
+    assert serving_tables(serving) == serving_tables(warehouse)
+
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("drop table marts.extra")
+    publish_serving_copy(warehouse, serving, keys)
+    assert "extra" not in serving_tables(serving)
+    assert serving_tables(serving) == serving_tables(warehouse)

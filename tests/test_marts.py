@@ -14,6 +14,7 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.dbt_project import DBT_EXECUTABLE
+from tests.test_build import serving_tables
 
 pytestmark = pytest.mark.slow
 
@@ -458,6 +459,10 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
         "fct_csat_responses": [("S05", "I6")],
     }
     incremental = intermediate_rows(warehouse_dir), mart_rows(warehouse_dir)
+    # the serving copy, updated in place from the previous one, equals the marts
+    assert serving_tables(warehouse_dir / "ces_marts.duckdb") == serving_tables(
+        warehouse_dir / "ces.duckdb"
+    )
     moved = period_rows(warehouse_dir / "ces.duckdb")
 
     assert main([*build, "--full-refresh"]) == 0

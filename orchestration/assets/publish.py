@@ -2,12 +2,16 @@
 
 It is written to a temporary file beside the target and renamed into place, so a reader
 either has the previous complete copy or the new complete copy open, never a half-written
-one, and never holds a lock the build needs. It runs only after every blocking check on
-the marts passed (the checks are blocking, and this asset depends on every mart).
+one, and never holds a lock the build needs. The temporary file starts as a copy of the
+previous serving copy, and the incremental marts receive only the rows the warehouse
+rewrote since (their `refreshed_at`); every other table is copied whole. It runs only
+after every blocking check on the marts passed (the checks are blocking, and this asset
+depends on every mart).
 """
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -20,38 +24,122 @@ from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL, duckdb_memory_limit
 
 
-def mart_models() -> list[str]:
-    """The dbt models under models/marts/, from the manifest (so a new mart is served)."""
+def _mart_nodes() -> list[dict]:
     manifest = json.loads(ensure_manifest(DBT_PROJECT).read_text())
-    return sorted(
-        node["name"]
+    return [
+        node
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
+    ]
+
+
+def mart_models() -> list[str]:
+    """The dbt models under models/marts/, from the manifest (so a new mart is served)."""
+    return sorted(node["name"] for node in _mart_nodes())
+
+
+def incremental_mart_keys() -> dict[str, list[str]]:
+    """The incremental marts and their unique key columns, from the manifest."""
+    keys = {}
+    for node in _mart_nodes():
+        config = node["config"]
+        if config.get("materialized") == "incremental" and config.get("unique_key"):
+            key = config["unique_key"]
+            keys[node["name"]] = [key] if isinstance(key, str) else list(key)
+    return keys
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, database: str, table: str) -> list[tuple]:
+    return conn.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where database_name = ? and schema_name = 'marts' and table_name = ? "
+        "order by column_index",
+        [database, table],
+    ).fetchall()
+
+
+def _update_in_place(
+    conn: duckdb.DuckDBPyConnection, serving_db: str, table: str, keys: list[str]
+) -> int | None:
+    """Bring an incremental mart of the previous serving copy up to date: delete the rows
+    the warehouse rewrote (refreshed_at after the copy's newest) or no longer has, insert
+    the rewritten ones. The number of rows inserted, or None when the table must be copied
+    whole instead (new table, other columns, or most rows rewritten)."""
+    columns = _columns(conn, serving_db, table)
+    if columns != _columns(conn, "source", table) or ("refreshed_at", "TIMESTAMP") not in columns:
+        return None
+    name = sql_identifier(table)
+    watermark = conn.execute(f"select max(refreshed_at) from marts.{name}").fetchone()[0]
+    if watermark is None:
+        return None
+    changed, total = conn.execute(
+        f"select count(*) filter (where refreshed_at > ?), count(*) from source.marts.{name}",
+        [watermark],
+    ).fetchone()
+    if changed > total / 2:
+        return None
+    same_key = " and ".join(f"s.{sql_identifier(k)} = d.{sql_identifier(k)}" for k in keys)
+    conn.execute(
+        f"delete from marts.{name} as d where not exists ("
+        f"select 1 from source.marts.{name} as s where {same_key} and s.refreshed_at <= ?)",
+        [watermark],
     )
+    conn.execute(
+        f"insert into marts.{name} select * from source.marts.{name} where refreshed_at > ?",
+        [watermark],
+    )
+    return changed
 
 
-def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, int]:
-    """Copy every table of the marts schema into a new file and atomically replace the
-    serving copy."""
+def publish_serving_copy(
+    warehouse_path: Path, serving_path: Path, incremental: dict[str, list[str]] | None = None
+) -> dict[str, dict]:
+    """Write the marts into a new file and atomically replace the serving copy.
+
+    Without `incremental` every table is copied whole. With it (mart -> unique key), the
+    new file starts as a copy of the previous serving copy, and each incremental mart
+    receives only the rows the warehouse rewrote since (see `_update_in_place`); the other
+    tables are copied whole. Per table: its row count and how it was written."""
     temporary = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
-    counts: dict[str, int] = {}
+    written: dict[str, dict] = {}
+    incremental = incremental or {}
     try:
+        if incremental and serving_path.exists():
+            shutil.copyfile(serving_path, temporary)
         conn = duckdb.connect(str(temporary), config={"memory_limit": duckdb_memory_limit()})
         try:
+            serving_db = conn.execute("select current_database()").fetchone()[0]
             conn.execute(f"attach {sql_literal(str(warehouse_path))} as source (read_only)")
-            conn.execute("create schema marts")
-            tables = [
-                row[0]
-                for row in conn.execute(
-                    "select table_name from duckdb_tables() "
-                    "where database_name = 'source' and schema_name = 'marts' order by 1"
-                ).fetchall()
-            ]
-            for table in tables:
+            conn.execute("create schema if not exists marts")
+
+            def tables(database: str) -> list[str]:
+                return [
+                    row[0]
+                    for row in conn.execute(
+                        "select table_name from duckdb_tables() "
+                        "where database_name = ? and schema_name = 'marts' order by 1",
+                        [database],
+                    ).fetchall()
+                ]
+
+            sources = tables("source")
+            for table in set(tables(serving_db)) - set(sources):
+                conn.execute(f"drop table marts.{sql_identifier(table)}")
+            for table in sources:
                 name = sql_identifier(table)
-                conn.execute(f"create table marts.{name} as select * from source.marts.{name}")
-                counts[table] = conn.execute(f"select count(*) from marts.{name}").fetchone()[0]
+                inserted = None
+                if table in incremental and table in tables(serving_db):
+                    inserted = _update_in_place(conn, serving_db, table, incremental[table])
+                if inserted is None:
+                    conn.execute(
+                        f"create or replace table marts.{name} as select * from source.marts.{name}"
+                    )
+                rows = conn.execute(f"select count(*) from marts.{name}").fetchone()[0]
+                written[table] = {
+                    "rows": rows,
+                    "written": "copied whole" if inserted is None else f"{inserted} rows updated",
+                }
             conn.execute("detach source")
             conn.execute("checkpoint")
         finally:
@@ -59,7 +147,7 @@ def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, 
         os.replace(temporary, serving_path)
     finally:
         temporary.unlink(missing_ok=True)
-    return counts
+    return written
 
 
 @dg.asset(
@@ -70,19 +158,22 @@ def publish_serving_copy(warehouse_path: Path, serving_path: Path) -> dict[str, 
     deps=[dg.AssetKey(["marts", model]) for model in mart_models()],
     description=(
         "warehouse/ces_marts.duckdb: the marts schema only, for BI users, replaced "
-        "atomically after every blocking quality check passed."
+        "atomically after every blocking quality check passed; incremental marts receive "
+        "only the rows rewritten since the previous copy."
     ),
 )
 def ces_marts_serving(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     started = time.perf_counter()
     serving_path = warehouse.warehouse_path.with_name("ces_marts.duckdb")
-    counts = publish_serving_copy(warehouse.warehouse_path, serving_path)
+    written = publish_serving_copy(
+        warehouse.warehouse_path, serving_path, incremental=incremental_mart_keys()
+    )
     context.log.info(f"published {serving_path}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(serving_path)),
-            "tables": dg.MetadataValue.json(counts),
-            "dagster/row_count": sum(counts.values()),
+            "tables": dg.MetadataValue.json(written),
+            "dagster/row_count": sum(t["rows"] for t in written.values()),
             "elapsed_seconds": round(time.perf_counter() - started, 3),
         }
     )
