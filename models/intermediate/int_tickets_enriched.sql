@@ -57,7 +57,7 @@ final as (
         source_line,
         loaded_at,
         (select s.settings_fingerprint from settings_state as s) as settings_fingerprint,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
+        {{ run_started_timestamp() }} as refreshed_at
     from tickets
     where ticket_id is not null
 

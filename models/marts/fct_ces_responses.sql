@@ -5,14 +5,12 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where response_id in (select response_id from {{ ref('int_answers_scored') }} where reject_reason is not null or metric <> 'ces'){% endif %}"
+            "{{ delete_answers_no_longer_accepted('ces') }}"
         ],
     )
 }}
 
-{%- set watermark -%}
-    coalesce((select max(refreshed_at) from {{ this }}), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-{%- endset %}
+{%- set watermark = refreshed_watermark() %}
 
 -- One row per accepted CES answer (latest version of each response_id), with its ease on
 -- the common scales, the linked CSAT answer and the linked ticket's effort drivers.
@@ -181,7 +179,7 @@ final as (
         language,
         times_received,
         source_loaded_at,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as refreshed_at
+        {{ run_started_timestamp() }} as refreshed_at
     from joined
 
 )

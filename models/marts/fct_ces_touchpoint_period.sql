@@ -363,7 +363,7 @@ final as (
         m.csat_mean_5pt - p.csat_mean_5pt as csat_mean_5pt_change,
         m.csat_pct_satisfied - p.csat_pct_satisfied as csat_pct_satisfied_change,
         st.source_checksum,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as refreshed_at
+        {{ run_started_timestamp() }} as refreshed_at
     from metrics as m
     inner join period_state as st
         on

@@ -5,14 +5,12 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where response_id in (select response_id from {{ ref('int_answers_scored') }} where reject_reason is not null or metric <> 'csat'){% endif %}"
+            "{{ delete_answers_no_longer_accepted('csat') }}"
         ],
     )
 }}
 
-{%- set watermark -%}
-    coalesce((select max(refreshed_at) from {{ this }}), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-{%- endset %}
+{%- set watermark = refreshed_watermark() %}
 {%- set recomputed -%}
     (
         refreshed_at > {{ watermark }}
@@ -75,7 +73,7 @@ final as (
         a.language,
         a.times_received,
         a.loaded_at,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
+        {{ run_started_timestamp() }} as refreshed_at
     from answers as a
     left join tickets as t on a.interaction_id = t.ticket_id
 
