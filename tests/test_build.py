@@ -253,6 +253,7 @@ def test_the_serving_copy_takes_only_the_rows_rewritten_since_the_previous_copy(
         "fct_ces_responses": ["response_id"],
         "fct_csat_responses": ["response_id"],
         "fct_ces_touchpoint_period": ["touchpoint_id", "period_grain", "period_start"],
+        "fct_ticket_effort": ["ticket_id"],
     }
     warehouse, serving = tmp_path / "ces.duckdb", tmp_path / "ces_marts.duckdb"
     keys = {"facts": ["id"], "periods": ["tp", "grain"]}

@@ -327,6 +327,20 @@ def refreshed_last(warehouse_dir: Path, model: str) -> set[str]:
         }
 
 
+def tickets_refreshed_last(warehouse_dir: Path) -> dict[str, tuple]:
+    """The tickets of fct_ticket_effort that the last run wrote, with their linked answers:
+    (n_ces_responses, ces_mean_7pt, csat_5pt, is_satisfied)."""
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        return {
+            ticket: tuple(linked)
+            for ticket, *linked in conn.execute(
+                "select ticket_id, n_ces_responses, ces_mean_7pt, csat_5pt, is_satisfied "
+                "from marts.fct_ticket_effort where refreshed_at = (select refreshed_at "
+                "from intermediate.int_answers_scored where answer_key = 'F01')"
+            ).fetchall()
+        }
+
+
 def intermediate_rows(warehouse_dir: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
         return {
@@ -345,7 +359,7 @@ def mart_rows(warehouse_dir: Path) -> dict[str, list[tuple]]:
             for table, columns in (
                 ("fct_ces_responses", "* exclude (source_loaded_at, refreshed_at)"),
                 ("fct_csat_responses", "* exclude (refreshed_at)"),
-                ("fct_ticket_effort", "*"),
+                ("fct_ticket_effort", "* exclude (refreshed_at)"),
             )
         }
 
@@ -410,6 +424,7 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
     # The scored answers: only those with a new raw version, and the future one.
     assert refreshed_last(warehouse_dir, "int_answers_scored") == {"C02", "F01", "L01"}
     assert refreshed_last(warehouse_dir, "int_tickets_enriched") == {"I3"}
+    assert tickets_refreshed_last(warehouse_dir) == {"I3": (1, 1.0, 2.0, False)}
 
     # A backfill of one day recomputes its answers and every period overlapping it.
     assert main([*build, "--from", "2026-03-12", "--to", "2026-03-12"]) == 0
@@ -434,11 +449,16 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
     assert answers_of_the_day and not tickets_of_the_day  # no ticket created that day
     assert refreshed_last(warehouse_dir, "int_answers_scored") == answers_of_the_day | {"F01"}
     assert refreshed_last(warehouse_dir, "int_tickets_enriched") == tickets_of_the_day
+    assert tickets_refreshed_last(warehouse_dir) == {}
 
     # CSAT answer S05 re-sent about another interaction: C05 loses its linked CSAT, C06
-    # gains it; the CSAT fact itself is rewritten, and nothing else.
+    # gains it. CES answer C08 re-sent about ticket I3 instead of I8: it takes I3's CSAT,
+    # ticket I8 loses its CES answer and I3 gains one. Those facts and tickets are
+    # rewritten, and nothing else.
     (landing / "survey_responses" / "moved.csv").write_text(
-        HEADER + "S05,csat_good_bad,CUST-S05,checkout,web,I6,2026-03-06T09:05:00Z,good,,en\n"
+        HEADER
+        + "S05,csat_good_bad,CUST-S05,checkout,web,I6,2026-03-06T09:05:00Z,good,,en\n"
+        + "C08,ces_nl_moeite_7,CUST-C08,checkout,web,I3,2026-03-09T10:00:00Z,Veel moeite,,en\n"
     )
     assert main(build) == 0
     with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
@@ -455,8 +475,13 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
             for table in ("fct_ces_responses", "fct_csat_responses")
         }
     assert rewritten == {
-        "fct_ces_responses": [("C05", None), ("C06", "S05")],
+        "fct_ces_responses": [("C05", None), ("C06", "S05"), ("C08", "S03")],
         "fct_csat_responses": [("S05", "I6")],
+    }
+    # I3: C03 (ease 1.0) and C08 (2.0); I8 keeps its CSAT answer S08 (1)
+    assert tickets_refreshed_last(warehouse_dir) == {
+        "I3": (2, 1.5, 2.0, False),
+        "I8": (0, None, 1.0, False),
     }
     incremental = intermediate_rows(warehouse_dir), mart_rows(warehouse_dir)
     # the serving copy, updated in place from the previous one, equals the marts

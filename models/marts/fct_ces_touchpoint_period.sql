@@ -26,9 +26,13 @@
 -- period overlapping that date range. Periods left without CES answers are removed through
 -- a tombstone row (all metrics null) that the post-hook deletes.
 
+-- The *_source CTEs are read twice (all rows for the checksums, the needed days for the
+-- metrics). Not materialized: holding 10 M hashed rows in memory made the query spill,
+-- and two scans of the fact are cheaper.
+
 with
 
-ces_source as (
+ces_source as not materialized (
 
     select
         touchpoint_id,
@@ -43,7 +47,7 @@ ces_source as (
 
 ),
 
-csat_source as (
+csat_source as not materialized (
 
     select
         touchpoint_id,
@@ -56,7 +60,7 @@ csat_source as (
 
 ),
 
-tickets_source as (
+tickets_source as not materialized (
 
     select
         touchpoint_id,

@@ -1,5 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='ticket_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+{%- set watermark = refreshed_watermark() %}
+
 -- One row per support ticket with its effort drivers and the CES / CSAT answers linked
 -- to it by interaction_id.
+-- Incremental: a run rewrites the tickets that int_tickets_enriched recomputed since this
+-- table was last written, and the tickets whose linked answers no longer give the stored
+-- count, mean or CSAT. The answers are aggregated in full on every run (a column scan of
+-- the two response facts), so a ticket an answer moved away from, or whose answer is now
+-- rejected, is found without keeping the answer's previous link. `--full-refresh`
+-- rebuilds the same rows.
 
 with
 
@@ -35,6 +52,33 @@ csat as (
 
 ),
 
+latest_csat as (
+
+    select * from csat
+    where recency_rank = 1
+
+),
+
+{% if is_incremental() %}
+
+changed_links as (
+
+    select built.ticket_id
+    from {{ this }} as built
+    left join ces as c on built.ticket_id = c.interaction_id
+    left join latest_csat as s on built.ticket_id = s.interaction_id
+    where
+        built.n_ces_responses <> coalesce(c.n_ces_responses, 0)
+        -- means recomputed in another summation order may differ in the last bits
+        or (built.ces_mean_7pt is null) <> (c.ces_mean_7pt is null)
+        or abs(built.ces_mean_7pt - c.ces_mean_7pt) > 1e-9
+        or built.csat_5pt is distinct from s.csat_5pt
+        or built.is_satisfied is distinct from s.is_satisfied
+
+),
+
+{% endif %}
+
 final as (
 
     select
@@ -55,10 +99,13 @@ final as (
         coalesce(c.n_ces_responses, 0) as n_ces_responses,
         c.ces_mean_7pt,
         s.csat_5pt,
-        s.is_satisfied
+        s.is_satisfied,
+        {{ run_started_timestamp() }} as refreshed_at
     from tickets as t
     left join ces as c on t.ticket_id = c.interaction_id
-    left join csat as s on t.ticket_id = s.interaction_id and s.recency_rank = 1
+    left join latest_csat as s on t.ticket_id = s.interaction_id
+    where
+        {{ '(t.refreshed_at > ' ~ watermark ~ ' or t.ticket_id in (select l.ticket_id from changed_links as l))' if is_incremental() else 'true' }}
 
 )
 
