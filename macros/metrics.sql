@@ -33,7 +33,10 @@
 {#- Wilson score interval (95% by default) of a proportion successes / n; null when n = 0. -#}
 {% macro wilson_interval(successes, n, side, z=1.96) -%}
     {%- set p = '(cast(' ~ successes ~ ' as double precision) / nullif(' ~ n ~ ', 0))' -%}
-    {%- set z2 = z * z -%}
+    {#- every constant a double: PostgreSQL would do the arithmetic of numeric literals in
+        numeric and round differently from DuckDB -#}
+    {%- set z2 = '(cast(' ~ z ~ ' as double precision) * cast(' ~ z ~ ' as double precision))' -%}
+    {%- set z = 'cast(' ~ z ~ ' as double precision)' -%}
     {#- clamped to [0, 1]: at p = 0 or 1 the exact bound is 0 or 1 but floating point
         can land a hair outside -#}
     (case
@@ -43,9 +46,9 @@
         {% else %}when {{ successes }} = {{ n }} then 1.0{% endif %}
         else greatest(0.0, least(1.0,
             (
-                {{ p }} + {{ z2 }} / (2.0 * {{ n }})
+                {{ p }} + {{ z2 }} / (2 * {{ n }})
                 {{ '-' if side == 'low' else '+' }} {{ z }} * sqrt(
-                    {{ p }} * (1 - {{ p }}) / {{ n }} + {{ z2 }} / (4.0 * {{ n }} * {{ n }})
+                    {{ p }} * (1 - {{ p }}) / {{ n }} + {{ z2 }} / (4 * {{ n }} * {{ n }})
                 )
             ) / (1 + {{ z2 }} / {{ n }})
         ))
@@ -55,7 +58,7 @@
 {#- Normal-approximation 95% interval of a mean; null below two observations. -#}
 {% macro mean_ci95(mean, sd, n, side) -%}
     (case when {{ n }} >= 2 then
-        {{ mean }} {{ '-' if side == 'low' else '+' }} 1.96 * {{ sd }} / sqrt({{ n }})
+        {{ mean }} {{ '-' if side == 'low' else '+' }} cast(1.96 as double precision) * {{ sd }} / sqrt({{ n }})
     end)
 {%- endmacro %}
 
@@ -112,10 +115,11 @@
 
 {#- The start of the period `offset` periods away from period_start, for a row whose grain
     (day, week, month or quarter) is in the column grain_column. -#}
+{#- (A quarter is added as three months: dbt's PostgreSQL dateadd has no quarter.) -#}
 {% macro shifted_period_start(grain_column, period_start, offset) -%}
     case {{ grain_column }}
         {%- for grain in ['day', 'week', 'month', 'quarter'] %}
-            when '{{ grain }}' then cast({{ dbt.dateadd(grain, offset, period_start) }} as date)
+            when '{{ grain }}' then cast({{ dbt.dateadd('month', 3 * offset, period_start) if grain == 'quarter' else dbt.dateadd(grain, offset, period_start) }} as date)
         {%- endfor %}
     end
 {%- endmacro %}

@@ -14,11 +14,41 @@
     (try_cast(trim({{ expr }}) as timestamptz) at time zone 'UTC')
 {%- endmacro %}
 
+{#- PostgreSQL has no try_cast: ces_parse_timestamp_utc (created by
+    create_parsing_functions) returns null for text it cannot cast. -#}
 {% macro default__parse_timestamp_utc(expr) -%}
-    (case
-        when trim({{ expr }}) ~ '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$'
-        then cast(cast(trim({{ expr }}) as timestamptz) at time zone 'UTC' as timestamp)
-    end)
+    {{ target.schema }}.ces_parse_timestamp_utc({{ expr }})
+{%- endmacro %}
+
+{#- on-run-start: the helper functions the default (PostgreSQL) parsers call. -#}
+{% macro create_parsing_functions() -%}
+    {{ return(adapter.dispatch('create_parsing_functions', 'ces_warehouse')()) }}
+{%- endmacro %}
+
+{% macro duckdb__create_parsing_functions() -%}
+    select 1
+{%- endmacro %}
+
+{% macro default__create_parsing_functions() -%}
+    create or replace function {{ target.schema }}.ces_parse_timestamp_utc(value text)
+    returns timestamp
+    language plpgsql immutable
+    as $$
+    declare
+        cleaned text := trim(value);
+    begin
+        if cleaned !~ '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$' then
+            return null;
+        end if;
+        -- an offset (only after a time of day) converts to UTC; no offset means UTC
+        if cleaned ~ '[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$' then
+            return cast(cast(cleaned as timestamptz) at time zone 'UTC' as timestamp);
+        end if;
+        return cast(cleaned as timestamp);
+    exception when others then
+        return null;
+    end
+    $$
 {%- endmacro %}
 
 {#- A whole number, or null when the text is not one. -#}

@@ -242,7 +242,8 @@ period_state as (
             cast({{ dbt.date_trunc(grain, 'responded_at') }} as date) as period_start,
             count(*) as n_csat_responses,
             avg(csat_5pt) as csat_mean_5pt,
-            100.0 * avg(case when is_satisfied then 1.0 else 0.0 end) as csat_pct_satisfied
+            100 * avg(cast(case when is_satisfied then 1 else 0 end as double precision))
+                as csat_pct_satisfied
         from csat
         group by 1, 2, 3
 
@@ -300,7 +301,7 @@ metrics as (
         cast(c.n_easy as double precision) / c.n_responses as pct_easy,
         cast(c.n_neutral as double precision) / c.n_responses as pct_neutral,
         cast(c.n_difficult as double precision) / c.n_responses as pct_difficult,
-        100.0 * (c.n_easy - c.n_difficult) / c.n_responses as net_easy_score,
+        100 * cast(c.n_easy - c.n_difficult as double precision) / c.n_responses as net_easy_score,
         {{ mean_ci95('c.ces_mean_7pt', 'c.ces_sd_7pt', 'c.n_responses', 'low') }} as ces_ci95_low,
         {{ mean_ci95('c.ces_mean_7pt', 'c.ces_sd_7pt', 'c.n_responses', 'high') }} as ces_ci95_high,
         {{ wilson_interval('c.n_easy', 'c.n_responses', 'low') }} as pct_easy_ci95_low,
