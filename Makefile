@@ -10,7 +10,7 @@ LANDING ?= $(or $(CES_LANDING_DIR),data/landing)
 SAMPLE_RESPONSES ?= 200000
 SAMPLE_DAYS ?= 365
 
-.PHONY: bench install build test dev lint lint-sql format clean
+.PHONY: bench install build test dev lint lint-sql format clean postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,15 @@ build: $(STAMP)
 	fi
 	$(BIN)/ces build --landing "$(LANDING)"
 
-## test: install and run the whole test suite
-test: $(STAMP) lint-sql
+## test: install and run the whole test suite (PostgreSQL tests on a throwaway local server)
+test: $(STAMP) lint-sql postgres
 	$(BIN)/ruff check orchestration tests bench
 	$(BIN)/python -m pytest
+
+## postgres: install the PostgreSQL server from Debian packages if missing (the tests start it)
+postgres:
+	@bash scripts/postgres_cluster.sh install \
+		|| echo "PostgreSQL is not available: the PostgreSQL tests will skip (under CI they fail)"
 
 ## dev: open the Dagster UI on localhost
 dev: $(STAMP)

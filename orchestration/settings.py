@@ -33,6 +33,17 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("CES_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
 
 
+def postgres_connection_settings() -> dict[str, str | int]:
+    """The PostgreSQL warehouse from CES_PG_* (the same variables profiles.yml reads)."""
+    return {
+        "host": os.environ.get("CES_PG_HOST") or "localhost",
+        "port": int(os.environ.get("CES_PG_PORT") or 5432),
+        "user": os.environ.get("CES_PG_USER") or "postgres",
+        "password": os.environ.get("CES_PG_PASSWORD") or "",
+        "dbname": os.environ.get("CES_PG_DATABASE") or "ces",
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path

@@ -67,3 +67,60 @@ def dbt_project_copy(tmp_path: Path) -> Path:
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, destination / name)
     return destination
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the session, started by the repository's own
+    scripts/postgres_cluster.sh: its CES_PG_* settings. When the server cannot start, the
+    Postgres tests skip with the reason; under CI (where `make test` installed it) they
+    fail instead."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from orchestration.settings import PROJECT_DIR
+
+    script = PROJECT_DIR / "scripts" / "postgres_cluster.sh"
+    root = Path(tempfile.mkdtemp(prefix="ces-pg-"))
+    root.chmod(0o755)  # the server may run as the postgres user
+    cluster = root / "cluster"
+    started = subprocess.run(
+        ["bash", str(script), "start", str(cluster)], capture_output=True, text=True, check=False
+    )
+    if started.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        reason = f"PostgreSQL server could not start: {started.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    env = dict(line.split("=", 1) for line in (cluster / "env").read_text().splitlines())
+    yield env
+    subprocess.run(["bash", str(script), "stop", str(cluster)], check=False, capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database(postgres_server, request, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A fresh database on the session's server, named after the test; CES_PG_* point at it."""
+    import re
+
+    from orchestration.ingest import warehouse as wh
+
+    name = "ces_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
+    admin = wh.connect_postgres(
+        host=postgres_server["CES_PG_HOST"],
+        port=int(postgres_server["CES_PG_PORT"]),
+        user=postgres_server["CES_PG_USER"],
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"drop database if exists {name}")
+        cursor.execute(f"create database {name}")
+    admin.close()
+    env = {**postgres_server, "CES_PG_DATABASE": name}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream
+from orchestration.ingest.sinks import DuckDBSink, Sink
 from orchestration.ingest.sources import SourceConfig
 
 _CHUNK = 1 << 20
@@ -174,9 +175,12 @@ def load_stream(
     stream: Stream,
     landing_dir: Path,
     sources: Sequence[SourceConfig] = (),
+    sink: Sink | None = None,
 ) -> list[FileLoadResult]:
     """Load every file of one stream that the manifest has not seen yet: the contract
     folder, then the files of each vendor source (config/sources/) feeding this stream.
+    `conn` reads and stages the files; `sink` (default: the same DuckDB file) receives
+    the rows, rejects and manifest records (orchestration/ingest/sinks.py).
 
     A file whose load fails unexpectedly (an I/O error, a bug) is rolled back, recorded as
     `failed` in the manifest and retried on the next run; the other files still load.
@@ -187,12 +191,13 @@ def load_stream(
     for source in sources:
         if stream.name in source.streams:
             work += [(path, source) for path in source.matches(landing_dir)]
+    sink = sink or DuckDBSink(conn)
     results = []
     for path, source in work:
         try:
-            results.append(load_landing_file(conn, stream, path, landing_dir, source))
+            results.append(load_landing_file(conn, stream, path, landing_dir, source, sink))
         except Exception as error:
-            results.append(record_failed_file(conn, stream, path, landing_dir, error, source))
+            results.append(record_failed_file(sink, stream, path, landing_dir, error, source))
     return results
 
 
@@ -208,10 +213,12 @@ def load_landing_file(
     path: Path,
     landing_dir: Path,
     source: SourceConfig | None = None,
+    sink: Sink | None = None,
 ) -> FileLoadResult:
     """Load one file in one transaction and return what happened to it. With a source
     config the file is a vendor export read as that config says (orchestration/ingest/
     vendors.py); the guarantees are the same."""
+    sink = sink or DuckDBSink(conn)
     from orchestration.ingest import vendors
 
     started = time.perf_counter()
@@ -225,12 +232,17 @@ def load_landing_file(
         file_format=file_format,
         status="loaded",
     )
-    seen = conn.execute(
-        "select file_path, status from audit.load_manifest "
-        "where stream = ? and file_hash = ? and status <> 'failed' "
-        "order by (file_path = ?) desc, loaded_at limit 1",
-        [stream.name, facts.sha256, relative],
-    ).fetchone()
+    seen = next(
+        iter(
+            sink.execute(
+                "select file_path, status from audit.load_manifest "
+                "where stream = ? and file_hash = ? and status <> 'failed' "
+                "order by (file_path = ?) desc, loaded_at limit 1",
+                [stream.name, facts.sha256, relative],
+            )
+        ),
+        None,
+    )
     if seen is not None and seen[0] == relative:
         result.status = "already_loaded"
         return result
@@ -261,28 +273,31 @@ def load_landing_file(
 
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     conn.execute("begin transaction")
+    sink.begin()
     try:
         if plan.unreadable is not None:
             _stage_unreadable(conn, path, plan.unreadable)
-            _write_staged(conn, stream, result, loaded_at)
+            _write_staged(conn, sink, stream, result, loaded_at)
         elif result.status == "loaded" and vendor_plan is not None:
             _create_reject_stage(conn)
             result.skipped = vendors.stage_vendor_file(conn, source, stream.name, path, vendor_plan)
-            _write_staged(conn, stream, result, loaded_at)
+            _write_staged(conn, sink, stream, result, loaded_at)
         elif result.status == "loaded":
             _stage_file(conn, stream, path, plan, result)
-            _write_staged(conn, stream, result, loaded_at)
+            _write_staged(conn, sink, stream, result, loaded_at)
         result.duration_ms = int((time.perf_counter() - started) * 1000)
-        conn.execute(  # a retry replaces the record of an earlier failed attempt
+        sink.execute(  # a retry replaces the record of an earlier failed attempt
             "delete from audit.load_manifest "
             "where stream = ? and file_path = ? and file_hash = ? and status = 'failed'",
             [stream.name, relative, facts.sha256],
         )
-        _record_manifest(conn, result, facts, loaded_at)
+        _record_manifest(sink, result, facts, loaded_at)
         for hook in BEFORE_COMMIT_HOOKS:
             hook(result)
+        sink.commit()
         conn.execute("commit")
     except BaseException:
+        sink.rollback()
         conn.execute("rollback")
         raise
     finally:
@@ -292,7 +307,7 @@ def load_landing_file(
 
 
 def record_failed_file(
-    conn: duckdb.DuckDBPyConnection,
+    sink: Sink,
     stream: Stream,
     path: Path,
     landing_dir: Path,
@@ -309,11 +324,13 @@ def record_failed_file(
         status="failed",
         warnings=[f"load failed, nothing kept, retried next run: {type(error).__name__}: {error}"],
     )
-    conn.execute(
+    sink.rollback()  # whatever the failed attempt left open
+    sink.execute(
         "delete from audit.load_manifest where stream = ? and file_path = ? and file_hash = ?",
         [result.stream, result.file_path, result.file_hash],
     )
-    _record_manifest(conn, result, facts, datetime.now(UTC).replace(tzinfo=None))
+    _record_manifest(sink, result, facts, datetime.now(UTC).replace(tzinfo=None))
+    sink.commit()
     return result
 
 
@@ -677,31 +694,31 @@ def _reject_for_missing_columns(
 
 
 def _write_staged(
-    conn: duckdb.DuckDBPyConnection, stream: Stream, result: FileLoadResult, loaded_at: datetime
+    conn: duckdb.DuckDBPyConnection,
+    sink: Sink,
+    stream: Stream,
+    result: FileLoadResult,
+    loaded_at: datetime,
 ) -> None:
     has_stage = conn.execute(
         "select count(*) from duckdb_tables() where table_name = '_stage' and temporary"
     ).fetchone()[0]
     if has_stage:
-        columns = ", ".join(sql_identifier(c) for c in stream.columns)
-        conn.execute(
-            f"""
-            insert into {stream.qualified_table}
-                ({columns}, _extra, _source_file, _source_line, _loaded_at, _file_hash)
-            select {columns}, _extra, ?, _line, ?, ?
-            from _stage
-            order by _line
-            """,
+        columns = [sql_identifier(c) for c in stream.columns]
+        sink.insert_select(
+            conn,
+            stream.qualified_table,
+            [*columns, "_extra", "_source_file", "_source_line", "_loaded_at", "_file_hash"],
+            f"select {', '.join(columns)}, _extra, ?, _line, ?, ? from _stage order by _line",
             [result.file_path, loaded_at, result.file_hash],
         )
         result.rows_accepted = conn.execute("select count(*) from _stage").fetchone()[0]
-    conn.execute(
-        """
-        insert into audit.rejected_rows
-        select ?, ?, ?, ?, line, error_type, reason, raw_text, ?
-        from _stage_rejects
-        order by line
-        """,
+    sink.insert_select(
+        conn,
+        "audit.rejected_rows",
+        REJECT_COLUMNS,
+        "select ?, ?, ?, ?, line, error_type, reason, raw_text, ? "
+        "from _stage_rejects order by line",
         [result.load_id, stream.name, result.file_path, result.file_hash, loaded_at],
     )
     result.rows_rejected = conn.execute("select count(*) from _stage_rejects").fetchone()[0]
@@ -713,10 +730,16 @@ def _write_staged(
         result.status = "loaded_with_rejects" if result.rows_accepted else "rejected"
 
 
+REJECT_COLUMNS = [
+    *("load_id", "stream", "file_path", "file_hash", "line"),
+    *("error_type", "reason", "raw_text", "rejected_at"),
+]
+
+
 def _record_manifest(
-    conn: duckdb.DuckDBPyConnection, result: FileLoadResult, facts: _FileFacts, loaded_at: datetime
+    sink: Sink, result: FileLoadResult, facts: _FileFacts, loaded_at: datetime
 ) -> None:
-    conn.execute(
+    sink.execute(
         "insert into audit.load_manifest (load_id, stream, file_path, file_hash, "
         "file_size_bytes, file_format, encoding, rows_landed, rows_accepted, rows_rejected, "
         "status, warning, loaded_at, duration_ms, rows_skipped, skip_reasons) "

@@ -1,4 +1,4 @@
-"""The warehouse file: connections and the raw/audit DDL owned by ingestion.
+"""The warehouse: connections and the raw/audit DDL owned by ingestion.
 
 dbt owns every other schema; ingestion owns `raw` (one table per landing stream) and
 `audit` (load manifest and structural rejects).
@@ -10,48 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.ingest.contract import LINEAGE_COLUMNS, STREAMS
-from orchestration.settings import duckdb_memory_limit
-
-AUDIT_DDL = (
-    """
-    create table if not exists audit.load_manifest (
-        load_id varchar not null,
-        stream varchar not null,
-        file_path varchar not null,
-        file_hash varchar not null,
-        file_size_bytes bigint not null,
-        file_format varchar not null,
-        encoding varchar,
-        rows_landed bigint not null,
-        rows_accepted bigint not null,
-        rows_rejected bigint not null,
-        status varchar not null,
-        warning varchar,
-        loaded_at timestamp not null,
-        duration_ms bigint not null,
-        rows_skipped bigint not null default 0,
-        skip_reasons varchar,
-        primary key (stream, file_path, file_hash)
-    )
-    """,
-    # warehouses created before vendor sources: the columns added since
-    "alter table audit.load_manifest add column if not exists rows_skipped bigint default 0",
-    "alter table audit.load_manifest add column if not exists skip_reasons varchar",
-    """
-    create table if not exists audit.rejected_rows (
-        load_id varchar not null,
-        stream varchar not null,
-        file_path varchar not null,
-        file_hash varchar not null,
-        line bigint,
-        error_type varchar not null,
-        reason varchar not null,
-        raw_text varchar,
-        rejected_at timestamp not null
-    )
-    """,
-)
+from orchestration.ingest.sinks import schema_ddl
+from orchestration.settings import duckdb_memory_limit, postgres_connection_settings
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -68,15 +28,21 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit schemas and tables if they do not exist yet."""
-    conn.execute("create schema if not exists raw")
-    conn.execute("create schema if not exists audit")
-    for ddl in AUDIT_DDL:
-        conn.execute(ddl)
-    for stream in STREAMS.values():
-        columns = [f"{name} varchar" for name in stream.columns]
-        columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS]
-        conn.execute(
-            f"create table if not exists {stream.qualified_table} (\n    "
-            + ",\n    ".join(columns)
-            + "\n)"
-        )
+    for statement in schema_ddl():
+        conn.execute(statement)
+
+
+def connect_postgres(**overrides):
+    """A psycopg2 connection to the PostgreSQL warehouse (CES_PG_*), its clock in UTC."""
+    import psycopg2
+
+    settings = {**postgres_connection_settings(), **overrides}
+    return psycopg2.connect(**settings, options="-c timezone=UTC")
+
+
+def ensure_schema_postgres(pg) -> None:
+    """The raw and audit schemas and tables in PostgreSQL, if they do not exist yet."""
+    with pg.cursor() as cursor:
+        for statement in schema_ddl():
+            cursor.execute(statement)
+    pg.commit()
