@@ -160,7 +160,8 @@ def same_value(a, b) -> bool:
 
 def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(pg_database, sample_landing, tmp_path):
     """Parity: the same landing files, ingested and built on DuckDB and on PostgreSQL, give
-    every mart the same rows and values (floats within 1e-9)."""
+    every mart the same rows and values (floats within 1e-9). On PostgreSQL the bi_reader
+    role reads the marts and nothing else."""
     duck_path = tmp_path / "warehouse" / "ces.duckdb"
     duck = warehouse.connect(duck_path)
     warehouse.ensure_schema(duck)
@@ -225,3 +226,31 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(pg_database, sample
             ]
             assert not differing, (table, left[:3], differing)
     pg.close()
+    assert_bi_reader_sees_only_marts(pg_database)
+
+
+def assert_bi_reader_sees_only_marts(env: dict[str, str]) -> None:
+    """Connected as bi_reader: every mart reads; raw, audit, staging and intermediate
+    refuse."""
+    import psycopg2
+    from psycopg2 import errors
+
+    reader = warehouse.connect_postgres(user="bi_reader", password="")
+    reader.autocommit = True
+    try:
+        for table in ("marts.fct_ces_touchpoint_period", "marts.fct_ces_responses"):
+            assert postgres_query(reader, f"select count(*) from {table}")[0][0] > 0
+        for table in (
+            "raw.survey_responses",
+            "audit.load_manifest",
+            "audit.rejected_rows",
+            "audit.audit_rejected_answers",
+            "staging.stg_landing__survey_responses",
+            "intermediate.int_answers_scored",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                postgres_query(reader, f"select count(*) from {table}")
+        with pytest.raises(psycopg2.Error):
+            postgres_query(reader, "create table marts.mine (x int)")
+    finally:
+        reader.close()
