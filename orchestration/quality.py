@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.settings import PROJECT_DIR, duckdb_memory_limit
+from orchestration.settings import PROJECT_DIR, duckdb_memory_limit, postgres_connection_settings
 
 SUITES_DIR = PROJECT_DIR / "expectations"
 SEVERITIES = ("error", "warn")
@@ -223,27 +223,54 @@ def validate_suite(suite: SuiteSpec, warehouse_path: Path, sample_size: int = 5)
     return validate_suites([suite], warehouse_path, sample_size)[0]
 
 
+def postgres_connection_string() -> str:
+    """SQLAlchemy URL of the PostgreSQL warehouse (CES_PG_*)."""
+    from sqlalchemy.engine import URL
+
+    pg = postgres_connection_settings()
+    return URL.create(
+        "postgresql+psycopg2",
+        username=str(pg["user"]),
+        password=str(pg["password"]) or None,
+        host=str(pg["host"]),
+        port=int(pg["port"]),
+        database=str(pg["dbname"]),
+    ).render_as_string(hide_password=False)
+
+
 def validate_suites(
-    suites: list[SuiteSpec], warehouse_path: Path, sample_size: int = 5
+    suites: list[SuiteSpec],
+    warehouse_path: Path,
+    sample_size: int = 5,
+    target: str = "duckdb",
 ) -> list[SuiteOutcome]:
     """Run the suites against their tables by SQL push-down, in one GE checkpoint: one
-    context, one connection pool and one Data Docs rebuild for all of them."""
+    context, one connection pool and one Data Docs rebuild for all of them. The GE context
+    and Data Docs live beside `warehouse_path`; with target "postgres" the tables are read
+    from the PostgreSQL warehouse (CES_PG_*)."""
     import great_expectations as gx
 
     install_duckdb_result_buffering()
     warehouse_dir = warehouse_path.parent
     with _context_lock:
         context = _context(warehouse_dir)
-        datasource = context.data_sources.add_or_update_sql(
-            name="ces_warehouse",
-            connection_string=f"duckdb:///{warehouse_path}",
-            kwargs={
-                "connect_args": {
-                    "read_only": True,
-                    "config": {"memory_limit": duckdb_memory_limit()},
-                }
-            },
-        )
+        if target == "postgres":
+            datasource = context.data_sources.add_or_update_postgres(
+                name="ces_warehouse",
+                connection_string=postgres_connection_string(),
+                kwargs={"connect_args": {"options": "-c timezone=UTC"}},
+            )
+        else:
+            datasource = context.data_sources.add_or_update_sql(
+                name="ces_warehouse",
+                connection_string=f"duckdb:///{warehouse_path}",
+                kwargs={
+                    "connect_args": {
+                        "read_only": True,
+                        "config": {"memory_limit": duckdb_memory_limit()},
+                    }
+                },
+            )
         existing = {a.name for a in datasource.assets}
         validations = []
         for suite in suites:
@@ -370,7 +397,7 @@ def _outcome(result) -> ExpectationOutcome:
     config = result.expectation_config
     details = result.result or {}
     severity = (config.meta or {}).get("severity", "error")
-    exception = (result.exception_info or {}).get("exception_message")
+    exception = _exception_message(result.exception_info or {})
     if exception:
         observed = f"could not be evaluated: {exception}"
     elif config.type == "unexpected_rows_expectation":
@@ -394,6 +421,17 @@ def _outcome(result) -> ExpectationOutcome:
         sample=[_jsonable(v) for v in list(sample)[:5]],
         note=(config.meta or {}).get("notes", ""),
     )
+
+
+def _exception_message(info: dict) -> str | None:
+    """GE reports an error either directly or per metric that failed to compute (keyed by
+    metric id): the first message found."""
+    if info.get("exception_message"):
+        return info["exception_message"]
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return value["exception_message"]
+    return None
 
 
 def _jsonable(value: Any) -> Any:

@@ -219,7 +219,34 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(pg_database, sample
             ]
             assert not differing, (table, left[:3], differing)
     pg.close()
+    duck.close()
     assert_bi_reader_sees_only_marts(pg_database)
+    assert_quality_gates_agree(duck_path, tmp_path / "gx_postgres" / "ces.duckdb")
+
+
+def assert_quality_gates_agree(duck_path: Path, postgres_docs: Path) -> None:
+    """Great Expectations by SQL push-down on PostgreSQL: every expectation of every suite
+    has the same outcome and observed value as on DuckDB."""
+    from orchestration import quality
+
+    suites = quality.load_suites()
+    on_duckdb = quality.validate_suites(suites, duck_path)
+    postgres_docs.parent.mkdir(parents=True)
+    on_postgres = quality.validate_suites(suites, postgres_docs, target="postgres")
+
+    def outcomes(results):
+        return sorted(
+            (
+                *(r.suite.name, o.expectation_type, o.column or "", o.success, o.observed),
+                -1 if o.unexpected_count is None else o.unexpected_count,
+            )
+            for r in results
+            for o in r.outcomes
+        )
+
+    assert len(outcomes(on_postgres)) > 40
+    assert outcomes(on_postgres) == outcomes(on_duckdb)
+    assert not [o for r in on_postgres for o in r.failed_errors]
 
 
 def assert_bi_reader_sees_only_marts(env: dict[str, str]) -> None:

@@ -302,3 +302,17 @@ def test_a_bi_reader_never_blocks_a_build_nor_sees_a_partial_copy(built, tmp_pat
             == before + 2
         )
     assert not list(warehouse_dir.glob(".ces_marts.duckdb.*.tmp"))
+
+
+def test_an_expectation_that_errors_per_metric_reports_the_error():
+    """GE files a failed metric computation under the metric's id, not at the top level:
+    the outcome must still say that the expectation could not be evaluated, and why."""
+    assert quality._exception_message({"exception_message": "direct"}) == "direct"
+    nested = {
+        "MetricConfigurationID(metric_name='unexpected_rows_query.table')": {
+            "exception_traceback": "...",
+            "exception_message": "subquery in FROM must have an alias",
+        }
+    }
+    assert quality._exception_message(nested) == "subquery in FROM must have an alias"
+    assert quality._exception_message({}) is None
