@@ -232,17 +232,13 @@ def load_landing_file(
         file_format=file_format,
         status="loaded",
     )
-    seen = next(
-        iter(
-            sink.execute(
-                "select file_path, status from audit.load_manifest "
-                "where stream = ? and file_hash = ? and status <> 'failed' "
-                "order by (file_path = ?) desc, loaded_at limit 1",
-                [stream.name, facts.sha256, relative],
-            )
-        ),
-        None,
+    seen_rows = sink.execute(
+        "select file_path, status from audit.load_manifest "
+        "where stream = ? and file_hash = ? and status <> 'failed' "
+        "order by (file_path = ?) desc, loaded_at limit 1",
+        [stream.name, facts.sha256, relative],
     )
+    seen = seen_rows[0] if seen_rows else None
     if seen is not None and seen[0] == relative:
         result.status = "already_loaded"
         return result
@@ -273,7 +269,6 @@ def load_landing_file(
 
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     conn.execute("begin transaction")
-    sink.begin()
     try:
         if plan.unreadable is not None:
             _stage_unreadable(conn, path, plan.unreadable)

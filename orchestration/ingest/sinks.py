@@ -92,8 +92,6 @@ class Sink(Protocol):
         params: Sequence[Any] = (),
     ) -> None: ...
 
-    def begin(self) -> None: ...
-
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
@@ -110,9 +108,6 @@ class DuckDBSink:
 
     def insert_select(self, stage, table, columns, select_sql, params=()) -> None:
         stage.execute(f"insert into {table} ({', '.join(columns)}) {select_sql}", list(params))
-
-    def begin(self) -> None:
-        return None
 
     def commit(self) -> None:
         return None
@@ -148,10 +143,8 @@ class PostgresSink:
         finally:
             stage.execute("drop table if exists _to_sink")
 
-    def begin(self) -> None:
-        return None  # psycopg2 opens a transaction with the first statement
-
     def commit(self) -> None:
+        """Ends the transaction psycopg2 opened with the file's first statement."""
         self.pg.commit()
 
     def rollback(self) -> None:
