@@ -168,53 +168,50 @@ def _indent(text: str) -> str:
 
 def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict[str, object]:
     """Row counts and reject reasons read back from the warehouse (read-only), and what the
-    incremental facts recomputed in the build that started at `since`."""
+    incremental facts recomputed in the build that started at `since`. Portable SQL: the
+    same queries read a DuckDB or a PostgreSQL warehouse."""
     from orchestration.ingest import warehouse
 
-    if not settings.warehouse_path.exists():
+    if settings.engine == "duckdb" and not settings.warehouse_path.exists():
         return {}
-    conn = warehouse.connect(settings.warehouse_path, read_only=True)
-    try:
-        relations = conn.execute(
+    with warehouse.reading(settings.engine, settings.warehouse_path) as db:
+        relations = db.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
             "where table_schema in ('raw', 'audit', 'staging', 'intermediate', 'marts') "
             "order by case table_schema when 'raw' then 1 when 'audit' then 2 "
             "when 'staging' then 3 when 'intermediate' then 4 else 5 end, table_name"
-        ).fetchall()
-        counts = {
-            name: conn.execute(f"select count(*) from {name}").fetchone()[0]
-            for (name,) in relations
-        }
-        reasons = conn.execute(
-            "select stream, error_type, count(*) from audit.rejected_rows group by all order by all"
-        ).fetchall()
-        answer_reasons = hotspots = []
+        )
+        counts = {name: db.execute(f"select count(*) from {name}")[0][0] for (name,) in relations}
+        reasons = answer_reasons = hotspots = []
+        if "audit.rejected_rows" in counts:
+            reasons = db.execute(
+                "select stream, error_type, count(*) from audit.rejected_rows "
+                "group by stream, error_type order by stream, error_type"
+            )
         if "audit.audit_rejected_answers" in counts:
-            answer_reasons = conn.execute(
+            answer_reasons = db.execute(
                 "select reject_reason, count(*) from audit.audit_rejected_answers "
                 "group by 1 order by 2 desc, 1"
-            ).fetchall()
+            )
         if "marts.rpt_effort_hotspots" in counts:
-            hotspots = conn.execute(
+            hotspots = db.execute(
                 "select period_start, effort_rank, touchpoint_id, n_responses, ces_mean_7pt, "
                 "ces_mean_7pt_change, comparison from marts.rpt_effort_hotspots "
                 "order by effort_rank limit 3"
-            ).fetchall()
+            )
         refreshed = {}
         if since is not None and "marts.fct_ces_touchpoint_period" in counts:
-            refreshed["answers"] = conn.execute(
+            refreshed["answers"] = db.execute(
                 "select count(*), count(distinct response_date), min(response_date), "
                 "max(response_date) from marts.fct_ces_responses where refreshed_at >= ?",
                 [since],
-            ).fetchone()
-            refreshed["periods"] = conn.execute(
+            )[0]
+            refreshed["periods"] = db.execute(
                 "select period_grain, count(*) from marts.fct_ces_touchpoint_period "
-                "where refreshed_at >= ? group by 1 "
-                "order by list_position(['day', 'week', 'month', 'quarter'], period_grain)",
+                "where refreshed_at >= ? group by 1 order by case period_grain "
+                "when 'day' then 1 when 'week' then 2 when 'month' then 3 else 4 end",
                 [since],
-            ).fetchall()
-    finally:
-        conn.close()
+            )
     return {
         "counts": counts,
         "reject_reasons": reasons,
@@ -257,7 +254,14 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
     if outcome.dbt_log and (outcome.errors or outcome.checks_failed):
         lines.append(f"dbt's log of this run: {outcome.dbt_log}")
     serving = settings.serving_path
-    if outcome.published:
+    if settings.engine == "postgres":
+        lines.append(
+            "marts served in place to the PostgreSQL role bi_reader: grants verified"
+            if outcome.published
+            else "serving step NOT run (a blocking check or step failed): the marts bi_reader "
+            "reads may hold this build's rows; see the failures above"
+        )
+    elif outcome.published:
         lines.append(f"serving copy for BI published: {serving}")
     else:
         lines.append(
@@ -269,7 +273,7 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
         lines.append(f"quality report (Great Expectations Data Docs): {docs}")
     summary = warehouse_summary(settings, since=outcome.started_at)
     if summary:
-        lines += ["", f"warehouse: {settings.warehouse_path}"]
+        lines += ["", f"warehouse: {settings.warehouse_location}"]
         lines += [f"  {name:<48}{count:>12,}" for name, count in summary["counts"].items()]
         refreshed = summary["refreshed"]
         if refreshed:

@@ -34,8 +34,15 @@ def _sample(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from orchestration.build import format_summary, run_build
 
-    settings = Settings.from_env(landing_dir=args.landing, warehouse_dir=args.warehouse)
-    print(f"building {settings.warehouse_path} from {settings.landing_dir} ...", flush=True)
+    settings = Settings.from_env(
+        landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
+    )
+    try:
+        location = settings.warehouse_location
+    except ValueError as error:  # an unknown target
+        print(f"ces build: {error}", file=sys.stderr)
+        return 2
+    print(f"building {location} from {settings.landing_dir} ...", flush=True)
     outcome = run_build(
         settings,
         full_refresh=args.full_refresh,
@@ -84,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)"
+    )
+    build.add_argument(
+        "--target",
+        help="dbt target of profiles.yml: duckdb (a file under --warehouse) or postgres "
+        "(the server of CES_PG_HOST/PORT/USER/PASSWORD/DATABASE); default $CES_DBT_TARGET "
+        "or duckdb",
     )
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     build.add_argument(

@@ -1,10 +1,10 @@
-"""Dagster resources: the warehouse file and the dbt CLI."""
+"""Dagster resources: the warehouse (DuckDB file or PostgreSQL) and the dbt CLI."""
 
 from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -15,7 +15,8 @@ from packaging import version
 
 from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, VENV_DBT
 from orchestration.ingest import warehouse
-from orchestration.settings import Settings
+from orchestration.ingest.sinks import Sink
+from orchestration.settings import Settings, target_engine
 
 
 class LeanDbtCliResource(DbtCliResource):
@@ -44,10 +45,13 @@ class LeanDbtCliResource(DbtCliResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where landing files are read from and the DuckDB warehouse is written to."""
+    """Where landing files are read from and where the warehouse is: the DuckDB file in
+    warehouse_dir, or the PostgreSQL server of CES_PG_* when the dbt target is a postgres
+    one (warehouse_dir then keeps only logs, Data Docs and the build status)."""
 
     landing_dir: str
     warehouse_dir: str
+    dbt_target: str = "duckdb"
 
     @property
     def landing_path(self) -> Path:
@@ -57,9 +61,13 @@ class WarehouseResource(dg.ConfigurableResource):
     def warehouse_path(self) -> Path:
         return Path(self.warehouse_dir) / "ces.duckdb"
 
+    @property
+    def engine(self) -> str:
+        return target_engine(self.dbt_target)
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection that is closed on exit, so dbt can open the file afterwards."""
+        """The DuckDB warehouse file, closed on exit so dbt can open it afterwards."""
         conn = warehouse.connect(self.warehouse_path, read_only=read_only)
         try:
             if not read_only:
@@ -68,11 +76,21 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             conn.close()
 
+    def ingesting(self) -> AbstractContextManager[tuple[duckdb.DuckDBPyConnection, Sink]]:
+        """The staging connection and the sink ingestion writes through, on either engine."""
+        return warehouse.ingesting(self.engine, self.warehouse_path)
+
+    def reading(self) -> AbstractContextManager[Sink]:
+        """Read-only queries (`?` placeholders) on the warehouse, on either engine."""
+        return warehouse.reading(self.engine, self.warehouse_path)
+
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(
-            landing_dir=str(settings.landing_dir), warehouse_dir=str(settings.warehouse_dir)
+            landing_dir=str(settings.landing_dir),
+            warehouse_dir=str(settings.warehouse_dir),
+            dbt_target=settings.dbt_target,
         ),
         "dbt": LeanDbtCliResource(
             project_dir=DBT_PROJECT, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE

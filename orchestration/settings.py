@@ -44,6 +44,40 @@ def postgres_connection_settings() -> dict[str, str | int]:
     }
 
 
+ENGINES = ("duckdb", "postgres")
+PROFILE = "ces_warehouse"
+
+
+def profile_targets() -> dict[str, str]:
+    """The targets of profiles.yml and the engine (adapter type) of each."""
+    import yaml
+
+    profiles = yaml.safe_load((PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    return {name: output["type"] for name, output in profiles[PROFILE]["outputs"].items()}
+
+
+def target_engine(target: str) -> str:
+    """The engine a dbt target builds on: "duckdb" or "postgres"; a clear error otherwise."""
+    targets = profile_targets()
+    if target not in targets:
+        raise ValueError(
+            f"unknown dbt target {target!r}: profiles.yml ({PROFILE}) defines "
+            + ", ".join(sorted(targets))
+        )
+    if targets[target] not in ENGINES:
+        raise ValueError(
+            f"dbt target {target!r} is of type {targets[target]!r}; the warehouse builds on "
+            + " or ".join(ENGINES)
+        )
+    return targets[target]
+
+
+def postgres_location() -> str:
+    """The PostgreSQL warehouse as user@host:port/database (no password), for messages."""
+    pg = postgres_connection_settings()
+    return f"postgresql://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -57,8 +91,19 @@ class Settings:
 
     @property
     def warehouse_path(self) -> Path:
-        """The DuckDB file every layer (raw, audit, staging, marts) is built in."""
+        """The DuckDB file every layer (raw, audit, staging, marts) is built in (DuckDB
+        targets; on PostgreSQL the folder keeps only logs, Data Docs and the status file)."""
         return self.warehouse_dir / "ces.duckdb"
+
+    @property
+    def engine(self) -> str:
+        """Where the warehouse is built: "duckdb" (warehouse_path) or "postgres" (CES_PG_*)."""
+        return target_engine(self.dbt_target)
+
+    @property
+    def warehouse_location(self) -> str:
+        """The warehouse, as a path or a PostgreSQL address (for messages)."""
+        return postgres_location() if self.engine == "postgres" else str(self.warehouse_path)
 
     @property
     def serving_path(self) -> Path:

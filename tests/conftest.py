@@ -103,7 +103,9 @@ def postgres_server():
 
 @pytest.fixture
 def pg_database(postgres_server, request, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A fresh database on the session's server, named after the test; CES_PG_* point at it."""
+    """A fresh database on the session's server, named after the test; CES_PG_* point at it.
+    Its default time zone is not UTC, like many servers': every session of the build must
+    set UTC itself."""
     import re
 
     from orchestration.ingest import warehouse as wh
@@ -119,6 +121,7 @@ def pg_database(postgres_server, request, monkeypatch: pytest.MonkeyPatch) -> di
     with admin.cursor() as cursor:
         cursor.execute(f"drop database if exists {name}")
         cursor.execute(f"create database {name}")
+        cursor.execute(f"alter database {name} set timezone = 'America/New_York'")
     admin.close()
     env = {**postgres_server, "CES_PG_DATABASE": name}
     for key, value in env.items():

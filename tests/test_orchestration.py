@@ -107,6 +107,22 @@ def test_the_cli_writes_the_build_status_file(tmp_path):
     assert datetime.fromisoformat(status["finished_at"]) <= datetime.now(UTC)
 
 
+def test_ces_build_names_the_targets_when_given_an_unknown_one(settings, tmp_path, capsys):
+    from orchestration.cli import main
+
+    assert (settings.engine, Settings.from_env(dbt_target="postgres").engine) == (
+        "duckdb",
+        "postgres",
+    )
+    code = main(["build", "--target", "snowflake", "--warehouse", str(tmp_path / "wh")])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "ces build: unknown dbt target 'snowflake': profiles.yml (ces_warehouse) defines "
+        "duckdb, postgres\n"
+    )
+    assert not (tmp_path / "wh").exists()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

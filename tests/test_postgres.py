@@ -5,20 +5,17 @@ to the DuckDB build of the same files."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
+import re
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.dbt_project import DBT_EXECUTABLE
 from orchestration.ingest import loader, warehouse
 from orchestration.ingest.contract import STREAMS, SURVEY_RESPONSES
 from orchestration.ingest.sinks import PostgresSink
 from orchestration.sample import generate_sample
-from orchestration.settings import PROJECT_DIR
 
 # Compared between the engines: every column but those that differ per load (ids, clocks).
 NOT_COMPARED = {"_loaded_at", "load_id", "rejected_at", "loaded_at", "duration_ms"}
@@ -159,43 +156,44 @@ def same_value(a, b) -> bool:
     return a == b
 
 
-def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(pg_database, sample_landing, tmp_path):
-    """Parity: the same landing files, ingested and built on DuckDB and on PostgreSQL, give
-    every mart the same rows and values (floats within 1e-9). On PostgreSQL the bi_reader
-    role reads the marts and nothing else."""
-    duck_path = tmp_path / "warehouse" / "ces.duckdb"
-    duck = warehouse.connect(duck_path)
-    warehouse.ensure_schema(duck)
+def ces_build(target: str, landing: Path, warehouse_dir: Path, capsys) -> str:
+    """`ces build --target <target>`: the exit code must be 0; what it printed."""
+    from orchestration.cli import main
+
+    code = main(
+        ["build", "--target", target, "--landing", str(landing), "--warehouse", str(warehouse_dir)]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    return printed
+
+
+def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
+    pg_database, dbt_manifest, settings, sample_landing, tmp_path, capsys
+):
+    """Parity: `ces build --target duckdb` and `ces build --target postgres` on the same
+    landing files, then again after a second batch arrived (an incremental build), give
+    every mart the same rows and values (floats within 1e-9). On PostgreSQL the serving
+    step verified that bi_reader reads the marts and nothing else."""
+    duck_dir, pg_dir = tmp_path / "wh_duckdb", tmp_path / "wh_postgres"
+    for target, folder in (("duckdb", duck_dir), ("postgres", pg_dir)):
+        ces_build(target, sample_landing, folder, capsys)
+    # a second batch: new answers and tickets (other ids) for the following two weeks
+    generate_sample(
+        sample_landing, responses=400, days=14, seed=9, end_date=date(2026, 4, 14), id_offset=10**6
+    )
+    on_duckdb = ces_build("duckdb", sample_landing, duck_dir, capsys)
+    printed = ces_build("postgres", sample_landing, pg_dir, capsys)
+    assert "warehouse: postgresql://" in printed and "/" + pg_database["CES_PG_DATABASE"] in printed
+    assert "marts served in place to the PostgreSQL role bi_reader: grants verified" in printed
+    assert not (pg_dir / "ces.duckdb").exists()
+    # the second builds were incremental, and recomputed the same answers and periods
+    recomputed = re.compile(r"recomputed by this build: ([\d,]+) CES answers.*")
     pg = warehouse.connect_postgres()
-    warehouse.ensure_schema_postgres(pg)
-    stage, sink = duckdb.connect(), PostgresSink(pg)
-    for stream in STREAMS.values():
-        loader.load_stream(duck, stream, sample_landing)
-        loader.load_stream(stage, stream, sample_landing, sink=sink)
-    duck.close()
-
-    for target in ("duckdb", "postgres"):
-        done = subprocess.run(
-            [
-                str(DBT_EXECUTABLE),
-                *("build", "--target", target),
-                *("--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)),
-                *("--target-path", str(tmp_path / f"target_{target}")),
-                *("--log-path", str(tmp_path / f"logs_{target}")),
-                *("--vars", "{as_of_date: '2026-04-15'}"),
-            ],
-            env={
-                **os.environ,
-                "CES_WAREHOUSE_DIR": str(duck_path.parent),
-                "CES_DBT_TARGET": target,
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-3000:]
-
-    duck = duckdb.connect(str(duck_path), read_only=True)
+    total = postgres_query(pg, "select count(*) from marts.fct_ces_responses")[0][0]
+    assert 0 < int(recomputed.search(printed).group(1).replace(",", "")) < total, printed
+    assert recomputed.search(printed).group(0) == recomputed.search(on_duckdb).group(0)
+    duck = duckdb.connect(str(duck_dir / "ces.duckdb"), read_only=True)
     marts = [
         name
         for (name,) in duck.execute(
@@ -221,7 +219,30 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(pg_database, sample
     pg.close()
     duck.close()
     assert_bi_reader_sees_only_marts(pg_database)
-    assert_quality_gates_agree(duck_path, tmp_path / "gx_postgres" / "ces.duckdb")
+    assert_serving_step_refuses_wrong_grants()
+    assert_quality_gates_agree(duck_dir / "ces.duckdb", pg_dir / "ces.duckdb")
+
+
+def assert_serving_step_refuses_wrong_grants() -> None:
+    """The serving step's check on PostgreSQL names a mart bi_reader cannot read and a raw
+    table it can."""
+    import dagster as dg
+
+    from orchestration.assets.publish import check_postgres_serving, mart_models
+
+    admin = warehouse.connect_postgres()
+    admin.autocommit = True
+    postgres_query(
+        admin,
+        "grant usage on schema raw to bi_reader; grant select on raw.tickets to bi_reader; "
+        "revoke select on marts.dim_date from bi_reader; select 1",
+    )
+    admin.close()
+    with warehouse.reading("postgres", Path("unused")) as db, pytest.raises(dg.Failure) as failure:
+        check_postgres_serving(db, mart_models())
+    assert failure.value.description == (
+        "bi_reader cannot read marts dim_date; bi_reader can read tables outside marts: raw.tickets"
+    )
 
 
 def assert_quality_gates_agree(duck_path: Path, postgres_docs: Path) -> None:
@@ -231,7 +252,6 @@ def assert_quality_gates_agree(duck_path: Path, postgres_docs: Path) -> None:
 
     suites = quality.load_suites()
     on_duckdb = quality.validate_suites(suites, duck_path)
-    postgres_docs.parent.mkdir(parents=True)
     on_postgres = quality.validate_suites(suites, postgres_docs, target="postgres")
 
     def outcomes(results):

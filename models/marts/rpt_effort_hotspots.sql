@@ -23,7 +23,8 @@ as_of as (
         {% if var('as_of_date') %}
             cast('{{ var("as_of_date") }}' as date)
         {% else %}
-            cast({{ dbt.current_timestamp() }} as date)
+            {#- the UTC date the run started: the session time zone does not matter -#}
+            cast({{ run_started_timestamp() }} as date)
         {% endif %} as as_of_date
 
 ),

@@ -85,9 +85,9 @@ def with_row_counts(events: list, warehouse: WarehouseResource) -> list:
     wanted = {e.metadata["unique_id"].value for e in outputs} & relations.keys()
     if not wanted:
         return events
-    with warehouse.connect(read_only=True) as conn:
+    with warehouse.reading() as db:
         counts = {
-            unique_id: conn.execute(f"select count(*) from {relations[unique_id]}").fetchone()[0]
+            unique_id: db.execute(f"select count(*) from {relations[unique_id]}")[0][0]
             for unique_id in wanted
         }
     return [

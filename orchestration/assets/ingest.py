@@ -47,7 +47,7 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"raw_{stream.name}",
         group_name="raw",
-        kinds={"duckdb", "python"},
+        kinds={"duckdb", "postgres", "python"},
         pool=WAREHOUSE_POOL,
         description=(
             f"Landing files under <landing>/{stream.folder}/ (CSV, JSON Lines, Parquet) and the "
@@ -63,9 +63,9 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
         # Read at run time, so an edited config applies to the next run without a reload;
         # an invalid one fails the step with the file and key named.
         sources = load_source_configs()
-        with warehouse.connect() as conn:
-            results = load_stream(conn, stream, warehouse.landing_path, sources)
-            raw_rows = conn.execute(f"select count(*) from {stream.qualified_table}").fetchone()[0]
+        with warehouse.ingesting() as (stage, sink):
+            results = load_stream(stage, stream, warehouse.landing_path, sources, sink)
+            raw_rows = sink.execute(f"select count(*) from {stream.qualified_table}")[0][0]
         for result in results:
             if result.rows_rejected or result.warning:
                 context.log.warning(describe_results([result]).strip())

@@ -1,4 +1,6 @@
-"""The serving copy: the marts, and only the marts, in their own DuckDB file for BI users.
+"""The serving step: what BI users read.
+
+On DuckDB, the serving copy: the marts, and only the marts, in their own DuckDB file.
 
 It is written to a temporary file beside the target and renamed into place, so a reader
 either has the previous complete copy or the new complete copy open, never a half-written
@@ -7,6 +9,12 @@ previous serving copy, and the incremental marts receive only the rows the wareh
 rewrote since (their `refreshed_at`); every other table is copied whole. It runs only
 after every blocking check on the marts passed (the checks are blocking, and this asset
 depends on every mart).
+
+On PostgreSQL, BI users read the marts schema of the warehouse itself as the `bi_reader`
+role, which dbt grants select on every mart (the marts' `grants` config, macros/grants.sql).
+This step then checks, on the server, that the grants are what they must be: every mart
+readable by bi_reader, no table outside marts readable by it. A mart it cannot read, or a
+raw, audit, staging or intermediate table it can, fails the step.
 """
 
 import json
@@ -20,6 +28,7 @@ import duckdb
 
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
 from orchestration.ingest.loader import sql_identifier, sql_literal
+from orchestration.ingest.sinks import Sink
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL, duckdb_memory_limit
 
@@ -150,20 +159,74 @@ def publish_serving_copy(
     return written
 
 
+BI_READER = "bi_reader"  # the role of dbt_project.yml's marts grants and macros/grants.sql
+
+
+def check_postgres_serving(db: Sink, marts: list[str], role: str = BI_READER) -> dict[str, dict]:
+    """Per mart: its row count and whether `role` may read it. Raises dg.Failure naming
+    every mart the role cannot read and every other table it can."""
+    if not db.execute("select 1 from pg_roles where rolname = ?", [role]):
+        raise dg.Failure(description=f"PostgreSQL role {role} does not exist (see README)")
+    tables: dict[str, dict] = {}
+    for mart in marts:
+        relation = f"marts.{sql_identifier(mart)}"
+        (readable,) = db.execute(
+            "select has_schema_privilege(?, 'marts', 'usage') "
+            "and has_table_privilege(?, ?, 'select')",
+            [role, role, relation],
+        )[0]
+        rows = db.execute(f"select count(*) from {relation}")[0][0]
+        tables[mart] = {"rows": rows, "readable_by": role if readable else "nobody"}
+    exposed = [
+        name
+        for (name,) in db.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema not in ('marts', 'pg_catalog', 'information_schema') "
+            "and has_schema_privilege(?, table_schema, 'usage') "
+            "and has_table_privilege(?, quote_ident(table_schema) || '.' "
+            "|| quote_ident(table_name), 'select') order by 1",
+            [role, role],
+        )
+    ]
+    unreadable = [mart for mart, t in tables.items() if t["readable_by"] != role]
+    if unreadable or exposed:
+        problems = []
+        if unreadable:
+            problems.append(f"{role} cannot read marts {', '.join(unreadable)}")
+        if exposed:
+            problems.append(f"{role} can read tables outside marts: {', '.join(exposed)}")
+        raise dg.Failure(description="; ".join(problems))
+    return tables
+
+
 @dg.asset(
     name="ces_marts_serving",
     group_name="serving",
-    kinds={"duckdb"},
+    kinds={"duckdb", "postgres"},
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(["marts", model]) for model in mart_models()],
     description=(
-        "warehouse/ces_marts.duckdb: the marts schema only, for BI users, replaced "
-        "atomically after every blocking quality check passed; incremental marts receive "
-        "only the rows rewritten since the previous copy."
+        "What BI users read, after every blocking quality check passed. DuckDB: "
+        "warehouse/ces_marts.duckdb, the marts schema only, replaced atomically; incremental "
+        "marts receive only the rows rewritten since the previous copy. PostgreSQL: the "
+        "marts schema in place, read by the bi_reader role; checks that it reads every mart "
+        "and nothing else."
     ),
 )
 def ces_marts_serving(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     started = time.perf_counter()
+    if warehouse.engine == "postgres":
+        with warehouse.reading() as db:
+            tables = check_postgres_serving(db, mart_models())
+        context.log.info(f"marts readable by {BI_READER}, and nothing else")
+        return dg.MaterializeResult(
+            metadata={
+                "served_to": f"PostgreSQL role {BI_READER}, schema marts",
+                "tables": dg.MetadataValue.json(tables),
+                "dagster/row_count": sum(t["rows"] for t in tables.values()),
+                "elapsed_seconds": round(time.perf_counter() - started, 3),
+            }
+        )
     serving_path = warehouse.warehouse_path.with_name("ces_marts.duckdb")
     written = publish_serving_copy(
         warehouse.warehouse_path, serving_path, incremental=incremental_mart_keys()

@@ -111,10 +111,10 @@ def build_source_freshness_check(contract: SourceFreshness) -> dg.AssetChecksDef
         ),
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect(read_only=True) as conn:
-            newest = conn.execute(
-                f"select max({contract.loaded_at_field}) from {contract.table}"
-            ).fetchone()[0]
+        with warehouse.reading() as db:
+            newest = db.execute(f"select max({contract.loaded_at_field}) from {contract.table}")[0][
+                0
+            ]
         now = datetime.now(UTC).replace(tzinfo=None)
         return evaluate(contract, newest, now)
 

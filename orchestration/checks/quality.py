@@ -76,7 +76,9 @@ def build_quality_checks(
         selected = [
             by_check[name] for name in sorted(k.name for k in context.selected_asset_check_keys)
         ]
-        for outcome in quality.validate_suites(selected, warehouse.warehouse_path):
+        for outcome in quality.validate_suites(
+            selected, warehouse.warehouse_path, target=warehouse.engine
+        ):
             yield _result(outcome)
 
     return [_checks]

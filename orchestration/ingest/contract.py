@@ -74,9 +74,9 @@ STREAMS: dict[str, Stream] = {s.name: s for s in (SURVEY_RESPONSES, TICKETS)}
 
 # Columns every raw table carries besides the contract fields.
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_extra", "VARCHAR"),  # JSON object of columns the contract does not know
-    ("_source_file", "VARCHAR"),  # path relative to the landing folder
+    ("_extra", "TEXT"),  # JSON object of columns the contract does not know
+    ("_source_file", "TEXT"),  # path relative to the landing folder
     ("_source_line", "BIGINT"),  # line of the record in its file (header = line 1)
     ("_loaded_at", "TIMESTAMP"),  # UTC time the file was loaded
-    ("_file_hash", "VARCHAR"),  # sha256 of the file's bytes
+    ("_file_hash", "TEXT"),  # sha256 of the file's bytes
 )

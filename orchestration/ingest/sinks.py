@@ -27,38 +27,38 @@ from orchestration.ingest.contract import LINEAGE_COLUMNS, STREAMS
 AUDIT_DDL = (
     """
     create table if not exists audit.load_manifest (
-        load_id varchar not null,
-        stream varchar not null,
-        file_path varchar not null,
-        file_hash varchar not null,
+        load_id text not null,
+        stream text not null,
+        file_path text not null,
+        file_hash text not null,
         file_size_bytes bigint not null,
-        file_format varchar not null,
-        encoding varchar,
+        file_format text not null,
+        encoding text,
         rows_landed bigint not null,
         rows_accepted bigint not null,
         rows_rejected bigint not null,
-        status varchar not null,
-        warning varchar,
+        status text not null,
+        warning text,
         loaded_at timestamp not null,
         duration_ms bigint not null,
         rows_skipped bigint not null default 0,
-        skip_reasons varchar,
+        skip_reasons text,
         primary key (stream, file_path, file_hash)
     )
     """,
     # warehouses created before vendor sources: the columns added since
     "alter table audit.load_manifest add column if not exists rows_skipped bigint default 0",
-    "alter table audit.load_manifest add column if not exists skip_reasons varchar",
+    "alter table audit.load_manifest add column if not exists skip_reasons text",
     """
     create table if not exists audit.rejected_rows (
-        load_id varchar not null,
-        stream varchar not null,
-        file_path varchar not null,
-        file_hash varchar not null,
+        load_id text not null,
+        stream text not null,
+        file_path text not null,
+        file_hash text not null,
         line bigint,
-        error_type varchar not null,
-        reason varchar not null,
-        raw_text varchar,
+        error_type text not null,
+        reason text not null,
+        raw_text text,
         rejected_at timestamp not null
     )
     """,
@@ -66,11 +66,14 @@ AUDIT_DDL = (
 
 
 def schema_ddl() -> list[str]:
-    """The raw and audit schemas and tables (portable SQL: DuckDB and PostgreSQL)."""
+    """The raw and audit schemas and tables (portable SQL: DuckDB and PostgreSQL). Text
+    columns are `text`: DuckDB's name for varchar, and on PostgreSQL the type the models'
+    contracts declare, so an incremental model passing a raw column through sees no type
+    change between its table and a new batch."""
     statements = ["create schema if not exists raw", "create schema if not exists audit"]
     statements += AUDIT_DDL
     for stream in STREAMS.values():
-        columns = [f"{name} varchar" for name in stream.columns]
+        columns = [f"{name} text" for name in stream.columns]
         columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS]
         statements.append(
             f"create table if not exists {stream.qualified_table} (\n    "

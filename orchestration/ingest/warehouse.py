@@ -6,11 +6,13 @@ dbt owns every other schema; ingestion owns `raw` (one table per landing stream)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
-from orchestration.ingest.sinks import schema_ddl
+from orchestration.ingest.sinks import DuckDBSink, PostgresSink, Sink, schema_ddl
 from orchestration.settings import duckdb_memory_limit, postgres_connection_settings
 
 
@@ -46,3 +48,57 @@ def ensure_schema_postgres(pg) -> None:
         for statement in schema_ddl():
             cursor.execute(statement)
     pg.commit()
+
+
+@contextmanager
+def ingesting(engine: str, path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, Sink]]:
+    """What ingestion needs, schemas created: the DuckDB connection that reads and stages
+    the landing files, and the sink that receives their rows (orchestration/ingest/sinks.py).
+
+    On DuckDB both are the warehouse file at `path`. On PostgreSQL the stage is an in-memory
+    DuckDB (spilling beside `path` past the memory limit) and the sink copies into the
+    server; `path` itself is not created.
+    """
+    if engine == "postgres":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pg = connect_postgres()
+        stage = duckdb.connect(
+            config={
+                "memory_limit": duckdb_memory_limit(),
+                "temp_directory": str(path.parent / "ingest_stage.tmp"),
+            }
+        )
+        try:
+            ensure_schema_postgres(pg)
+            stage.execute("set TimeZone = 'UTC'")
+            yield stage, PostgresSink(pg)
+        finally:
+            stage.close()
+            pg.close()
+    else:
+        conn = connect(path)
+        try:
+            ensure_schema(conn)
+            yield conn, DuckDBSink(conn)
+        finally:
+            conn.close()
+
+
+@contextmanager
+def reading(engine: str, path: Path) -> Iterator[Sink]:
+    """Read-only queries on the warehouse (`execute(sql, params)` with `?` placeholders,
+    returning every row): the DuckDB file at `path` opened read-only, or the PostgreSQL
+    warehouse in a read-only session."""
+    if engine == "postgres":
+        pg = connect_postgres()
+        try:
+            pg.set_session(readonly=True, autocommit=True)
+            yield PostgresSink(pg)
+        finally:
+            pg.close()
+    else:
+        conn = connect(path, read_only=True)
+        try:
+            yield DuckDBSink(conn)
+        finally:
+            conn.close()
