@@ -10,7 +10,7 @@ LANDING ?= $(or $(CES_LANDING_DIR),data/landing)
 SAMPLE_RESPONSES ?= 200000
 SAMPLE_DAYS ?= 365
 
-.PHONY: bench install build test dev lint lint-sql format clean postgres
+.PHONY: bench install build test dev lint lint-sql format clean postgres chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## build: install, write sample landing data if the landing folder is empty, run the whole graph once
-build: $(STAMP)
+build: $(STAMP) chromium
 	@if [ -z "$$(find "$(LANDING)" -type f 2>/dev/null | head -n 1)" ]; then \
 		echo "Landing folder $(LANDING) is empty: writing sample data"; \
 		$(BIN)/ces sample --out "$(LANDING)" --responses $(SAMPLE_RESPONSES) --days $(SAMPLE_DAYS); \
@@ -29,7 +29,7 @@ build: $(STAMP)
 	$(BIN)/ces build --landing "$(LANDING)"
 
 ## test: install and run the whole test suite (PostgreSQL tests on a throwaway local server)
-test: $(STAMP) lint-sql postgres
+test: $(STAMP) lint-sql postgres chromium
 	$(BIN)/ruff check orchestration tests bench
 	$(BIN)/python -m pytest
 
@@ -37,6 +37,11 @@ test: $(STAMP) lint-sql postgres
 postgres:
 	@bash scripts/postgres_cluster.sh install \
 		|| echo "PostgreSQL is not available: the PostgreSQL tests will skip (under CI they fail)"
+
+## chromium: install Chromium from Debian packages if missing (the report's browser check)
+chromium:
+	@bash scripts/chromium.sh install \
+		|| echo "Chromium is not available: the report is not checked in a browser, its tests skip (under CI they fail)"
 
 ## dev: open the Dagster UI on localhost
 dev: $(STAMP)

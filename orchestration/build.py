@@ -28,6 +28,7 @@ class BuildOutcome:
     checks_warned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     published: bool = False
+    report: dict[str, object] = field(default_factory=dict)  # ces_report's metadata
     run_id: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     dbt_log: Path | None = None
@@ -104,6 +105,8 @@ def run_build(
         if key in INGEST_KEYS:
             outcome.ingest[key] = {k: v.value for k, v in materialization.metadata.items()}
         outcome.published = outcome.published or key == "ces_marts_serving"
+        if key == "ces_report":
+            outcome.report = {k: v.value for k, v in materialization.metadata.items()}
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.passed:
             outcome.checks_passed += 1
@@ -159,6 +162,8 @@ def _stage_of(step_key: str) -> str:
         return "quality checks (Great Expectations)"
     if step_key.startswith("ces_marts_serving"):
         return "publish serving copy"
+    if step_key.startswith("ces_report"):
+        return "CES report"
     return step_key
 
 
@@ -267,6 +272,13 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
         lines.append(
             f"serving copy NOT published (a blocking check or step failed); "
             f"{serving} is left as it was"
+        )
+    if outcome.report:
+        checked = outcome.report.get("browser_check")
+        shot = outcome.report.get("screenshot")
+        lines.append(
+            f"CES report: {outcome.report['path']} (browser check {checked}"
+            + (f"; screenshot {shot})" if shot else ")")
         )
     docs = settings.warehouse_dir / "data_docs" / "quality.html"
     if docs.exists():

@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.assets.dbt import ces_dbt_assets
 from orchestration.assets.ingest import INGEST_ASSETS
 from orchestration.assets.publish import ces_marts_serving
+from orchestration.assets.report import ces_report
 from orchestration.checks.freshness import build_source_freshness_checks, marts_freshness_policy
 from orchestration.checks.quality import build_quality_checks
 from orchestration.jobs import ces_daily_build
@@ -32,6 +33,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             *INGEST_ASSETS,
             ces_dbt_assets.map_asset_specs(with_marts_freshness),
             ces_marts_serving.map_asset_specs(with_marts_freshness),
+            ces_report.map_asset_specs(with_marts_freshness),
         ],
         asset_checks=[*build_quality_checks(), *build_source_freshness_checks()],
         resources=build_resources(settings),

@@ -22,6 +22,7 @@ _STEP_LABELS = {
     "raw_": "ingest",
     "ces_dbt_assets": "dbt build",
     "ces_marts_serving": "publish",
+    "ces_report": "report",
 }
 
 

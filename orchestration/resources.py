@@ -16,7 +16,7 @@ from packaging import version
 from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, VENV_DBT
 from orchestration.ingest import warehouse
 from orchestration.ingest.sinks import Sink
-from orchestration.settings import Settings, target_engine
+from orchestration.settings import Settings, postgres_location, target_engine
 
 
 class LeanDbtCliResource(DbtCliResource):
@@ -83,6 +83,25 @@ class WarehouseResource(dg.ConfigurableResource):
     def reading(self) -> AbstractContextManager[Sink]:
         """Read-only queries (`?` placeholders) on the warehouse, on either engine."""
         return warehouse.reading(self.engine, self.warehouse_path)
+
+    @property
+    def serving_path(self) -> Path:
+        return Path(self.warehouse_dir) / "ces_marts.duckdb"
+
+    @property
+    def report_dir(self) -> Path:
+        return Path(self.warehouse_dir) / "report"
+
+    def serving(self) -> AbstractContextManager[Sink]:
+        """Read-only queries on what BI users read: the serving copy on DuckDB, the
+        warehouse's marts on PostgreSQL."""
+        return warehouse.reading(self.engine, self.serving_path)
+
+    @property
+    def serving_label(self) -> str:
+        if self.engine == "postgres":
+            return f"the marts schema of {postgres_location()}"
+        return f"the serving copy {self.serving_path}"
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

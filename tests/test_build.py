@@ -37,8 +37,9 @@ def test_definitions_load_with_every_asset_and_the_job(dbt_manifest, settings):
     assert defs.resolve_job_def("ces_daily_build") is not None
     # the serving copy waits for every mart, and every suite is a blocking check
     marts = {key for key in graph.get_all_asset_keys() if key.path[0] == "marts"}
-    assert len(marts) == 8
+    assert len(marts) == 10
     assert graph.get(dg.AssetKey("ces_marts_serving")).parent_keys == marts
+    assert graph.get(dg.AssetKey("ces_report")).parent_keys == {dg.AssetKey("ces_marts_serving")}
     ge_checks = {
         (check.asset_key.to_user_string(), check.name)
         for check in graph.asset_check_keys
@@ -87,8 +88,10 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
     assert "checks passed" in printed and "failed: 0" in printed
     assert "effort hotspots" in printed
     stages = next(line for line in printed.splitlines() if line.startswith("elapsed per stage"))
-    for stage in ("ingest", "dbt build", "quality checks", "publish serving copy"):
+    for stage in ("ingest", "dbt build", "quality checks", "publish serving copy", "CES report"):
         assert stage in stages
+    report_page = settings.warehouse_dir / "report" / "index.html"
+    assert f"CES report: {report_page} (browser check " in printed
     status = __import__("json").loads(
         (settings.warehouse_dir / "ces_build_status.json").read_text()
     )

@@ -83,7 +83,10 @@ def test_every_step_touching_the_warehouse_is_in_the_single_writer_pool(dbt_mani
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if key.path[0] == "registry" or node.is_executable:
+        if key == dg.AssetKey("ces_report"):
+            # reads the serving copy (never locked: replaced atomically), not the warehouse
+            assert not node.pools - {None}, node.pools
+        elif key.path[0] == "registry" or node.is_executable:
             assert node.pools == {WAREHOUSE_POOL}, key
     from orchestration.checks.quality import build_quality_checks
 
@@ -253,14 +256,14 @@ def test_source_freshness_checks_apply_the_dbt_thresholds_like_dbt_does(dbt_mani
     assert theirs == ours
 
 
-def test_the_marts_and_serving_copy_carry_the_freshness_policy(dbt_manifest, settings):
+def test_the_marts_serving_copy_and_report_carry_the_freshness_policy(dbt_manifest, settings):
     from orchestration.definitions import build_definitions
 
     defs = build_definitions(Settings(**{**settings.__dict__, "freshness_hours": 12.0}))
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         policy = graph.get(key).freshness_policy
-        if key.path[0] in ("marts", "ces_marts_serving"):
+        if key.path[0] in ("marts", "ces_marts_serving", "ces_report"):
             assert policy is not None, key
             assert policy.fail_window.to_timedelta() == timedelta(hours=12), key
             assert policy.warn_window.to_timedelta() == timedelta(hours=8), key

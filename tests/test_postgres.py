@@ -147,7 +147,12 @@ def test_a_file_that_fails_before_commit_leaves_nothing_in_postgres(pg_database,
 # Not compared in the marts: when the row's file was loaded and the row written (two loads,
 # two builds), and the period checksum, engine-specific by design (DuckDB's hash() on
 # DuckDB, md5 on PostgreSQL; each engine only compares it with its own earlier value).
-ENGINE_SPECIFIC = NOT_COMPARED | {"refreshed_at", "source_loaded_at", "source_checksum"}
+ENGINE_SPECIFIC = NOT_COMPARED | {
+    "refreshed_at",
+    "source_loaded_at",
+    "source_checksum",
+    "last_seen_at",
+}
 
 
 def same_value(a, b) -> bool:
@@ -186,6 +191,7 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
     printed = ces_build("postgres", sample_landing, pg_dir, capsys)
     assert "warehouse: postgresql://" in printed and "/" + pg_database["CES_PG_DATABASE"] in printed
     assert "marts served in place to the PostgreSQL role bi_reader: grants verified" in printed
+    assert f"CES report: {pg_dir / 'report' / 'index.html'} (browser check " in printed
     assert not (pg_dir / "ces.duckdb").exists()
     # the second builds were incremental, and recomputed the same answers and periods
     recomputed = re.compile(r"recomputed by this build: ([\d,]+) CES answers.*")
@@ -200,7 +206,7 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
         ).fetchall()
     ]
-    assert len(marts) == 8
+    assert len(marts) == 10
     for table in marts:
         columns = compared_columns(duck, f"marts.{table}", ENGINE_SPECIFIC)
         # sorted by every compared column, nulls last on both engines

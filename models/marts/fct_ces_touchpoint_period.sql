@@ -304,6 +304,9 @@ metrics as (
         100 * cast(c.n_easy - c.n_difficult as double precision) / c.n_responses as net_easy_score,
         {{ mean_ci95('c.ces_mean_7pt', 'c.ces_sd_7pt', 'c.n_responses', 'low') }} as ces_ci95_low,
         {{ mean_ci95('c.ces_mean_7pt', 'c.ces_sd_7pt', 'c.n_responses', 'high') }} as ces_ci95_high,
+        {#- the same interval on the 0-100 scale: ease_0_100 = (ease_7pt - 1) * 100 / 6 -#}
+        {{ mean_ci95('c.ces_index', 'c.ces_sd_7pt * 100.0 / 6', 'c.n_responses', 'low') }} as ces_index_ci95_low,
+        {{ mean_ci95('c.ces_index', 'c.ces_sd_7pt * 100.0 / 6', 'c.n_responses', 'high') }} as ces_index_ci95_high,
         {{ wilson_interval('c.n_easy', 'c.n_responses', 'low') }} as pct_easy_ci95_low,
         {{ wilson_interval('c.n_easy', 'c.n_responses', 'high') }} as pct_easy_ci95_high,
         c.n_responses < 30 as is_low_sample,
@@ -346,6 +349,8 @@ final as (
         m.net_easy_score,
         m.ces_ci95_low,
         m.ces_ci95_high,
+        m.ces_index_ci95_low,
+        m.ces_index_ci95_high,
         m.pct_easy_ci95_low,
         m.pct_easy_ci95_high,
         m.is_low_sample,
@@ -398,7 +403,8 @@ select * from final
         touchpoint_id,
         period_grain,
         period_start,
-        {%- for _ in range(31) %}
+        {#- every contract column but the three keys and the last two is null -#}
+        {%- for _ in range(model.columns | length - 5) %}
             null,
         {%- endfor %}
         cast(null as bigint),

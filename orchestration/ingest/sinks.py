@@ -86,6 +86,10 @@ def schema_ddl() -> list[str]:
 class Sink(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
 
+    def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by column name."""
+        ...
+
     def insert_select(
         self,
         stage: duckdb.DuckDBPyConnection,
@@ -109,6 +113,11 @@ class DuckDBSink:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, list(params)).fetchall()
 
+    def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, list(params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def insert_select(self, stage, table, columns, select_sql, params=()) -> None:
         stage.execute(f"insert into {table} ({', '.join(columns)}) {select_sql}", list(params))
 
@@ -129,6 +138,12 @@ class PostgresSink:
         with self.pg.cursor() as cursor:
             cursor.execute(sql.replace("?", "%s"), list(params))
             return cursor.fetchall() if cursor.description else []
+
+    def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.pg.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), list(params))
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def insert_select(self, stage, table, columns, select_sql, params=()) -> None:
         """Run the select in the DuckDB stage and COPY its rows into the PostgreSQL table.

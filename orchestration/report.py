@@ -1,0 +1,622 @@
+"""The CES report: one self-contained HTML page for people who do not read SQL.
+
+`warehouse/report/index.html` is rendered after every successful publish (the `ces_report`
+asset). Every number on it is read from what BI users read (the serving copy on DuckDB,
+the marts schema on PostgreSQL) by plain selects of the marts; Python formats, it never
+computes a metric. The one figure that is not a mart column, the correlation across
+touchpoint-months in the CES vs CSAT chart, is SQL's `corr()` over the mart's rows.
+
+Charts are Vega-Lite specs made with altair; the Vega, Vega-Lite and vega-embed
+JavaScript is inlined once (vl-convert's bundle), so the page opens offline from a file.
+The page records its own state for the browser check (`check_in_browser`): the
+`data-charts-rendered` attribute of <body> counts the charts drawn, and
+`#report-errors` lists any script error.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestration.ingest.sinks import Sink
+
+REPORT_DIR = "report"
+SCREENSHOT = "report.png"
+
+# What the page shows, each read with one portable select (DuckDB and PostgreSQL).
+QUERIES = {
+    "hotspots": """
+        select period_start, effort_rank, touchpoint_id, touchpoint_name, n_responses,
+            ces_mean_7pt, ces_index, pct_difficult, net_easy_score, ces_mean_7pt_change,
+            others_ces_mean_7pt, mean_difference_7pt, welch_t, is_significant, comparison,
+            is_low_sample
+        from marts.rpt_effort_hotspots
+        order by effort_rank
+    """,
+    "months": """
+        select p.touchpoint_id, t.touchpoint_name, p.period_start, p.n_responses,
+            p.ces_index, p.ces_index_ci95_low, p.ces_index_ci95_high, p.ces_mean_7pt,
+            p.pct_easy, p.pct_neutral, p.pct_difficult, p.pct_easy_ci95_low,
+            p.pct_easy_ci95_high, p.net_easy_score, p.is_low_sample, p.n_csat_responses,
+            p.csat_mean_5pt, p.csat_pct_satisfied, p.n_linked_pairs, p.ces_csat_corr
+        from marts.fct_ces_touchpoint_period as p
+        inner join marts.dim_touchpoint as t on p.touchpoint_id = t.touchpoint_id
+        where p.period_grain = 'month'
+        order by p.period_start, t.touchpoint_name
+    """,
+    "ces_csat_corr": """
+        select corr(ces_index, csat_pct_satisfied), count(csat_pct_satisfied)
+        from marts.fct_ces_touchpoint_period
+        where period_grain = 'month' and period_start <= ?
+    """,
+    "drivers": """
+        select driver, driver_label, bucket, bucket_order, n_tickets, n_responses,
+            ces_mean_7pt, ces_ci95_low, ces_ci95_high, pct_easy, pct_difficult, is_low_sample
+        from marts.rpt_effort_drivers
+        order by driver, bucket_order
+    """,
+    "quality": """
+        select stage, stream, reason, n_rows, n_rows_landed, share_of_landed
+        from marts.rpt_data_quality
+        order by stage, stream, n_rows desc, reason
+    """,
+    "totals": """
+        select count(*), min(response_date), max(response_date)
+        from marts.fct_ces_responses
+    """,
+}
+
+
+@dataclass
+class CheckSummary:
+    """The checks of the run that built the report, by family: passed, warned, failed."""
+
+    families: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, family: str, passed: bool, warned: bool) -> None:
+        counts = self.families.setdefault(family, [0, 0, 0])
+        counts[0 if passed else 1 if warned else 2] += 1
+
+
+@dataclass
+class ReportData:
+    hotspots: list[dict[str, Any]]
+    months: list[dict[str, Any]]
+    drivers: list[dict[str, Any]]
+    quality: list[dict[str, Any]]
+    correlation: float | None
+    correlation_points: int
+    answers: int
+    first_date: date | None
+    last_date: date | None
+    latest_month: date | None
+
+    @property
+    def complete_months(self) -> list[dict[str, Any]]:
+        """The months up to the latest complete one (the month in progress is left out)."""
+        if self.latest_month is None:
+            return self.months
+        return [m for m in self.months if m["period_start"] <= self.latest_month]
+
+
+def load_report_data(db: Sink) -> ReportData:
+    """Everything the page shows, read from the marts (`db`: a read session)."""
+    hotspots = db.records(QUERIES["hotspots"])
+    months = db.records(QUERIES["months"])
+    latest_month = hotspots[0]["period_start"] if hotspots else None
+    correlation, points = None, 0
+    if latest_month is not None:
+        correlation, points = db.execute(QUERIES["ces_csat_corr"], [latest_month])[0]
+    answers, first_date, last_date = db.execute(QUERIES["totals"])[0]
+    return ReportData(
+        hotspots=hotspots,
+        months=months,
+        drivers=db.records(QUERIES["drivers"]),
+        quality=db.records(QUERIES["quality"]),
+        correlation=None if correlation is None else float(correlation),
+        correlation_points=int(points),
+        answers=int(answers),
+        first_date=first_date,
+        last_date=last_date,
+        latest_month=latest_month,
+    )
+
+
+# ---------------------------------------------------------------------------- charts
+
+
+def _frame(rows: list[dict[str, Any]]):
+    """Rows as a DataFrame for altair: dates as ISO text (read as UTC by the charts),
+    decimals as floats."""
+    import pandas as pd
+
+    def plain(value):
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if value is not None and type(value).__name__ == "Decimal":
+            return float(value)
+        return value
+
+    return pd.DataFrame([{k: plain(v) for k, v in row.items()} for row in rows])
+
+
+def _trend_chart(months: list[dict[str, Any]]):
+    import altair as alt
+
+    base = alt.Chart(_frame(months)).encode(
+        x=alt.X("utcyearmonth(period_start):T", title=None, axis=alt.Axis(format="%b %y")),
+    )
+    band = base.mark_area(opacity=0.18, color="#4c78a8").encode(
+        y=alt.Y("ces_index_ci95_low:Q", title="CES index (0-100)", scale=alt.Scale(zero=False)),
+        y2="ces_index_ci95_high:Q",
+    )
+    line = base.mark_line(color="#4c78a8").encode(y="ces_index:Q")
+    points = base.mark_point(size=45, color="#4c78a8").encode(
+        y="ces_index:Q",
+        shape=alt.Shape(
+            "is_low_sample:N",
+            title="fewer than 30 answers",
+            scale=alt.Scale(domain=[False, True], range=["circle", "triangle-down"]),
+        ),
+        fill=alt.Fill(
+            "is_low_sample:N",
+            legend=None,
+            scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#ffffff"]),
+        ),
+        tooltip=[
+            alt.Tooltip("touchpoint_name:N", title="touchpoint"),
+            alt.Tooltip("utcyearmonth(period_start):T", title="month", format="%B %Y"),
+            alt.Tooltip("ces_index:Q", title="CES index", format=".1f"),
+            alt.Tooltip("ces_index_ci95_low:Q", title="95% CI low", format=".1f"),
+            alt.Tooltip("ces_index_ci95_high:Q", title="95% CI high", format=".1f"),
+            alt.Tooltip("pct_easy:Q", title="% easy", format=".0%"),
+            alt.Tooltip("pct_easy_ci95_low:Q", title="% easy, Wilson low", format=".0%"),
+            alt.Tooltip("pct_easy_ci95_high:Q", title="% easy, Wilson high", format=".0%"),
+            alt.Tooltip("n_responses:Q", title="answers", format=","),
+        ],
+    )
+    return (
+        alt.layer(band, line, points)
+        .properties(width=230, height=150)
+        .facet(facet=alt.Facet("touchpoint_name:N", title=None), columns=4)
+        .resolve_scale(y="shared")
+    )
+
+
+def _distribution_chart(months: list[dict[str, Any]]):
+    import altair as alt
+
+    order = {"pct_easy": 0, "pct_neutral": 1, "pct_difficult": 2}
+    return (
+        alt.Chart(_frame(months))
+        .transform_fold(list(order), as_=["band", "share"])
+        .transform_calculate(
+            band_name="{pct_easy: 'easy', pct_neutral: 'neutral', pct_difficult: 'difficult'}"
+            "[datum.band]",
+            band_order="{pct_easy: 0, pct_neutral: 1, pct_difficult: 2}[datum.band]",
+        )
+        .mark_bar()
+        .encode(
+            y=alt.Y("touchpoint_name:N", title=None, sort="-x"),
+            x=alt.X(
+                "share:Q", title="share of answers", axis=alt.Axis(format="%"), stack="normalize"
+            ),
+            color=alt.Color(
+                "band_name:N",
+                title="effort",
+                scale=alt.Scale(
+                    domain=["easy", "neutral", "difficult"],
+                    range=["#54a24b", "#bab0ac", "#e45756"],
+                ),
+            ),
+            order=alt.Order("band_order:Q"),
+            tooltip=[
+                alt.Tooltip("touchpoint_name:N", title="touchpoint"),
+                alt.Tooltip("band_name:N", title="effort"),
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("n_responses:Q", title="answers", format=","),
+            ],
+        )
+        .properties(width=560, height=alt.Step(26))
+    )
+
+
+def _scatter_chart(months: list[dict[str, Any]]):
+    import altair as alt
+
+    with_csat = [m for m in months if m["csat_pct_satisfied"] is not None]
+    return (
+        alt.Chart(_frame(with_csat))
+        .mark_circle(opacity=0.75)
+        .encode(
+            x=alt.X("ces_index:Q", title="CES index (0-100)", scale=alt.Scale(zero=False)),
+            y=alt.Y("csat_pct_satisfied:Q", title="CSAT % satisfied", scale=alt.Scale(zero=False)),
+            color=alt.Color("touchpoint_name:N", title="touchpoint"),
+            size=alt.Size("n_responses:Q", title="CES answers"),
+            tooltip=[
+                alt.Tooltip("touchpoint_name:N", title="touchpoint"),
+                alt.Tooltip("utcyearmonth(period_start):T", title="month", format="%B %Y"),
+                alt.Tooltip("ces_index:Q", title="CES index", format=".1f"),
+                alt.Tooltip("csat_pct_satisfied:Q", title="CSAT % satisfied", format=".1f"),
+                alt.Tooltip("n_linked_pairs:Q", title="linked CES-CSAT pairs"),
+                alt.Tooltip("ces_csat_corr:Q", title="answer-level r", format=".2f"),
+            ],
+        )
+        .properties(width=560, height=320)
+    )
+
+
+def _drivers_chart(drivers: list[dict[str, Any]]):
+    import altair as alt
+
+    base = alt.Chart(_frame(drivers)).encode(
+        x=alt.X("bucket:N", title="times", sort=["0", "1", "2", "3+"], axis=alt.Axis(labelAngle=0)),
+    )
+    bars = base.mark_bar(color="#72b7b2").encode(
+        y=alt.Y("ces_mean_7pt:Q", title="mean ease (1-7)", scale=alt.Scale(domain=[1, 7])),
+        tooltip=[
+            alt.Tooltip("driver_label:N", title="driver"),
+            alt.Tooltip("bucket:N", title="times"),
+            alt.Tooltip("ces_mean_7pt:Q", title="mean ease", format=".2f"),
+            alt.Tooltip("ces_ci95_low:Q", title="95% CI low", format=".2f"),
+            alt.Tooltip("ces_ci95_high:Q", title="95% CI high", format=".2f"),
+            alt.Tooltip("pct_difficult:Q", title="% difficult", format=".0%"),
+            alt.Tooltip("n_responses:Q", title="answers", format=","),
+            alt.Tooltip("n_tickets:Q", title="tickets", format=","),
+        ],
+    )
+    whiskers = base.mark_rule(color="#333333").encode(y="ces_ci95_low:Q", y2="ces_ci95_high:Q")
+    return (
+        alt.layer(bars, whiskers)
+        .properties(width=250, height=220)
+        .facet(column=alt.Column("driver_label:N", title=None))
+    )
+
+
+def _quality_chart(quality: list[dict[str, Any]]):
+    import altair as alt
+
+    return (
+        alt.Chart(_frame(quality))
+        .mark_bar()
+        .encode(
+            y=alt.Y("reason:N", title=None, sort="-x"),
+            x=alt.X("n_rows:Q", title="records kept out"),
+            color=alt.Color("stage:N", title="stage"),
+            tooltip=["stage:N", "stream:N", "reason:N", alt.Tooltip("n_rows:Q", format=",")],
+        )
+        .properties(width=460, height=alt.Step(22))
+    )
+
+
+# ---------------------------------------------------------------------------- page
+
+
+def _number(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{float(value):,.{digits}f}"
+
+
+def _percent(value, digits: int = 1) -> str:
+    return "–" if value is None else f"{float(value) * 100:.{digits}f} %"
+
+
+def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def hotspot_rows(data: ReportData) -> list[list[str]]:
+    """The hotspot table as displayed, one list of cell texts per touchpoint."""
+    return [
+        [
+            str(h["effort_rank"]),
+            h["touchpoint_name"],
+            f"{h['n_responses']:,}",
+            _number(h["ces_mean_7pt"]),
+            _number(h["ces_index"], 1),
+            _number(h["ces_mean_7pt_change"])
+            if h["ces_mean_7pt_change"] is None
+            else f"{float(h['ces_mean_7pt_change']):+.2f}",
+            _percent(h["pct_difficult"]),
+            _number(h["others_ces_mean_7pt"]),
+            f"{float(h['welch_t']):+.2f}" if h["welch_t"] is not None else "–",
+            "yes" if h["is_significant"] else "no",
+            h["comparison"] + (" (fewer than 30 answers)" if h["is_low_sample"] else ""),
+        ]
+        for h in data.hotspots
+    ]
+
+
+HOTSPOT_HEADERS = [
+    "rank",
+    "touchpoint",
+    "answers",
+    "mean ease (1-7)",
+    "CES index",
+    "vs previous month",
+    "% difficult",
+    "other touchpoints",
+    "Welch t",
+    "significant",
+    "reading",
+]
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1180px; color: #222; padding: 0 1rem; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2.4rem; border-bottom: 1px solid #ddd; }
+.lede { color: #555; margin-top: 0; } .note { color: #666; font-size: .9rem; }
+table { border-collapse: collapse; font-size: .9rem; margin: .6rem 0; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: .3rem .6rem; text-align: right; }
+th { background: #f6f6f6; } td:nth-child(2), th:nth-child(2), td:last-child { text-align: left; }
+#quality-table td:nth-child(-n+3), #quality-table th:nth-child(-n+3),
+#checks-table td:first-child, #checks-table th:first-child { text-align: left; }
+#report-errors { color: #b00020; white-space: pre-wrap; }
+.chart { margin: .6rem 0 1rem; }
+"""
+
+
+def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, source: str) -> str:
+    """The whole page. `source` names what the numbers were read from."""
+    import altair as alt
+    import vl_convert
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    complete = data.complete_months
+    latest = [m for m in complete if m["period_start"] == data.latest_month]
+    charts = {
+        "trend": _trend_chart(complete),
+        "distribution": _distribution_chart(latest or complete),
+        "scatter": _scatter_chart(complete),
+        "drivers": _drivers_chart(data.drivers),
+        "quality-chart": _quality_chart(data.quality),
+    }
+    specs = {name: chart.to_dict() for name, chart in charts.items()}
+    month = f"{data.latest_month:%B %Y}" if data.latest_month else "no complete month yet"
+    period = (
+        f"{data.first_date:%d %B %Y} to {data.last_date:%d %B %Y}"
+        if data.first_date
+        else "no answers yet"
+    )
+    r = (
+        f"r = {data.correlation:+.2f} across {data.correlation_points} touchpoint-months"
+        if data.correlation is not None
+        else "too few touchpoint-months with CSAT for a correlation"
+    )
+    quality_rows = [
+        [
+            q["stage"],
+            q["stream"],
+            q["reason"],
+            f"{q['n_rows']:,}",
+            _percent(q["share_of_landed"], 2),
+        ]
+        for q in data.quality
+    ]
+    check_rows = [[family, *map(str, counts)] for family, counts in sorted(checks.families.items())]
+    sections = f"""
+<h1>Customer Effort Score report</h1>
+<p class="lede">{data.answers:,} accepted CES answers, {period}. Hotspots and effort mix
+for <strong>{month}</strong>, the latest complete month. Generated {generated_at:%d %B %Y %H:%M}
+UTC from {html.escape(source)}.</p>
+<div id="report-errors"></div>
+
+<h2>Where customers struggle: {month}</h2>
+<p class="note">Touchpoints ranked by mean ease on 1-7 (1 = hardest first), each compared with
+all other touchpoints of the month by Welch's t-test (two-sided, 5 %). "Significant" means
+the difference is unlikely to be chance.</p>
+{_table(HOTSPOT_HEADERS, hotspot_rows(data), "hotspots")}
+
+<h2>CES index by touchpoint, month by month</h2>
+<p class="note">CES index 0-100 (100 = every answer "very easy"), with its 95 % confidence
+band. Hollow triangles: months with fewer than 30 answers, read with care. The tooltip also
+gives % easy with its Wilson interval.</p>
+<div class="chart" id="trend"></div>
+
+<h2>Effort mix per touchpoint: {month}</h2>
+<div class="chart" id="distribution"></div>
+
+<h2>CES and CSAT</h2>
+<p class="note">One point per touchpoint and month: CES index against CSAT % satisfied.
+Pearson {r} (computed in SQL over the marts).</p>
+<div class="chart" id="scatter"></div>
+
+<h2>What drives effort on support tickets</h2>
+<p class="note">Mean ease (1-7) of CES answers linked to a ticket, by how often the ticket
+was reopened and transferred; whiskers are 95 % confidence intervals.</p>
+<div class="chart" id="drivers"></div>
+
+<h2>Data quality</h2>
+<p class="note">Records kept out of the figures above, by stage and reason (every one is in
+the audit tables with its file and line), and the checks of the build that made this page.</p>
+<div class="chart" id="quality-chart"></div>
+{_table(["stage", "stream", "reason", "records", "share of landed"], quality_rows, "quality-table")}
+{_table(["checks", "passed", "warned", "failed"], check_rows, "checks-table")}
+<p class="note">Metric definitions: docs/metrics.md in the project repository.</p>
+"""
+    bundle = vl_convert.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    embeds = ",\n".join(
+        f"    vegaEmbed('#{name}', {json.dumps(spec)}, {{renderer: 'svg', actions: false}})"
+        for name, spec in specs.items()
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>CES report: {month}</title>
+<style>{STYLE}</style>
+<script>
+  window.reportErrors = [];
+  function reportError(message) {{
+    window.reportErrors.push(String(message));
+    const box = document.getElementById('report-errors');
+    if (box) box.textContent = window.reportErrors.join('\\n');
+  }}
+  window.addEventListener('error', (event) => reportError(event.message));
+  window.addEventListener('unhandledrejection', (event) => reportError(event.reason));
+</script>
+<script>
+// vega-embed with Vega-Lite {alt.VEGALITE_VERSION}, inlined by vl-convert
+{bundle}
+</script>
+</head>
+<body data-charts-rendered="0" data-charts-expected="{len(specs)}">
+{sections}
+<script>
+  Promise.all([
+{embeds}
+  ]).then((results) => {{
+    document.body.dataset.chartsRendered = String(results.length);
+  }}).catch(reportError);
+</script>
+</body>
+</html>
+"""
+
+
+def write_report(
+    db: Sink, out_dir: Path, checks: CheckSummary, generated_at: datetime, source: str
+) -> tuple[Path, ReportData]:
+    """Render the page into out_dir/index.html (written atomically)."""
+    data = load_report_data(db)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    page = out_dir / "index.html"
+    temporary = out_dir / ".index.html.tmp"
+    temporary.write_text(render_html(data, checks, generated_at, source), encoding="utf-8")
+    temporary.replace(page)
+    return page, data
+
+
+# ---------------------------------------------------------------------------- browser
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable (Debian's `chromium`, installed by scripts/chromium.sh)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@dataclass
+class BrowserCheck:
+    charts_expected: int
+    charts_rendered: int
+    svg_count: int
+    errors: list[str]
+    hotspot_first_row: list[str]
+    screenshot: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.errors
+            and self.charts_rendered == self.charts_expected
+            and self.svg_count >= self.charts_expected
+        )
+
+
+def _chromium(executable: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="ces-chromium-") as profile:
+        return subprocess.run(
+            [
+                executable,
+                "--headless",
+                "--no-sandbox",  # also as root, e.g. in CI containers
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=20000",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def check_in_browser(page: Path, screenshot: Path | None, executable: str) -> BrowserCheck:
+    """Open the page in headless Chromium once: the DOM after the scripts ran (charts
+    drawn, errors recorded by the page itself), and optionally a screenshot."""
+    from html.parser import HTMLParser
+
+    url = page.resolve().as_uri()
+    shot_args = []
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        screenshot.unlink(missing_ok=True)
+        shot_args = [f"--screenshot={screenshot}", "--window-size=1280,4600"]
+    dumped = _chromium(executable, *shot_args, "--dump-dom", url)
+    if dumped.returncode != 0 or "<body" not in dumped.stdout:
+        raise RuntimeError(
+            f"chromium could not open {page}: exit {dumped.returncode}: {dumped.stderr[-2000:]}"
+        )
+    if screenshot is not None and not screenshot.exists():
+        raise RuntimeError(f"chromium took no screenshot of {page}: {dumped.stderr[-2000:]}")
+
+    class Reader(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.body: dict[str, str | None] = {}
+            self.svg = 0
+            self.errors_text = ""
+            self.in_errors = False
+            self.in_hotspots = False
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            attributes = dict(attrs)
+            if tag == "body":
+                self.body = attributes
+            elif tag == "svg":
+                self.svg += 1
+            elif attributes.get("id") == "report-errors":
+                self.in_errors = True
+            elif attributes.get("id") == "hotspots":
+                self.in_hotspots = True
+            elif self.in_hotspots and tag == "tr":
+                self.rows.append([])
+            elif self.in_hotspots and tag == "td":
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag == "div" and self.in_errors:
+                self.in_errors = False
+            elif tag == "table" and self.in_hotspots:
+                self.in_hotspots = False
+            elif tag == "td" and self.cell is not None:
+                self.rows[-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.in_errors:
+                self.errors_text += data
+            if self.cell is not None:
+                self.cell.append(data)
+
+    reader = Reader()
+    reader.feed(dumped.stdout)
+    rows = [row for row in reader.rows if row]
+    return BrowserCheck(
+        charts_expected=int(reader.body.get("data-charts-expected") or 0),
+        charts_rendered=int(reader.body.get("data-charts-rendered") or 0),
+        svg_count=reader.svg,
+        errors=[line for line in reader.errors_text.splitlines() if line.strip()],
+        hotspot_first_row=rows[0] if rows else [],
+        screenshot=screenshot,
+    )

@@ -1,0 +1,170 @@
+"""The CES report (issue 9): rendered by the build from the serving copy, opened in a real
+headless Chromium, every chart drawn and every number the marts'."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration import report
+from orchestration.sample import generate_sample
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium, installed by scripts/chromium.sh (make test). Missing: skip, or fail
+    under CI."""
+    found = report.find_chromium()
+    if found is None:
+        reason = "Chromium is not installed: bash scripts/chromium.sh install (needs root)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, dbt_manifest) -> Path:
+    """A warehouse folder after one `ces build` of a small sample: its report included."""
+    from orchestration.build import run_build
+    from orchestration.settings import Settings
+
+    root = tmp_path_factory.mktemp("report")
+    generate_sample(root / "landing", responses=3000, days=75, seed=11)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in (
+            "CES_LANDING_DIR",
+            "CES_WAREHOUSE_DIR",
+            "CES_DBT_TARGET",
+            "CES_PSEUDONYM_SALT",
+        ):
+            patch.setenv(name, "placeholder")  # restored (to unset) when the context ends
+            patch.delenv(name)
+        settings = Settings.from_env(landing_dir=root / "landing", warehouse_dir=root / "wh")
+        outcome = run_build(settings)
+    assert outcome.exit_code == 0, outcome.errors + outcome.checks_failed
+    assert outcome.report["browser_check"] in ("passed", "skipped: Chromium not installed")
+    return root / "wh"
+
+
+def serving(built: Path):
+    return duckdb.connect(str(built / "ces_marts.duckdb"), read_only=True)
+
+
+def test_the_report_renders_in_chromium_and_its_hotspot_row_is_the_marts(built, chromium, tmp_path):
+    page = built / "report" / "index.html"
+    check = report.check_in_browser(page, tmp_path / "shot.png", chromium)
+    assert check.errors == []
+    assert (check.charts_expected, check.charts_rendered) == (5, 5)
+    assert check.svg_count >= 5
+    assert check.ok
+    with serving(built) as conn:
+        rank, name, n, mean, significant = conn.execute(
+            "select effort_rank, touchpoint_name, n_responses, ces_mean_7pt, is_significant "
+            "from marts.rpt_effort_hotspots order by effort_rank limit 1"
+        ).fetchone()
+    row = check.hotspot_first_row
+    assert row[:4] == [str(rank), name, f"{n:,}", f"{mean:.2f}"]
+    assert row[9] == ("yes" if significant else "no")
+    # the build saved its own screenshot beside the page
+    shot = built / "report" / report.SCREENSHOT
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
+
+
+def embedded_specs(page: Path) -> dict[str, dict]:
+    """The Vega-Lite spec of every chart on the page, by element id."""
+    specs = {}
+    for line in page.read_text(encoding="utf-8").splitlines():
+        found = re.match(r"\s*vegaEmbed\('#([\w-]+)', (\{.*\}), \{renderer", line)
+        if found:
+            specs[found.group(1)] = json.loads(found.group(2))
+    return specs
+
+
+def chart_rows(spec: dict) -> list[dict]:
+    (rows,) = spec["datasets"].values()
+    return rows
+
+
+def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built):
+    page = built / "report" / "index.html"
+    text = page.read_text(encoding="utf-8")
+    # no external script, style sheet or image: the markup outside the inline scripts
+    markup = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+    assert markup.count('<div class="chart"') == 5
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=|<img[^>]+src=|https?://", markup)
+    specs = embedded_specs(page)
+    assert set(specs) == {"trend", "distribution", "scatter", "drivers", "quality-chart"}
+    with serving(built) as conn:
+        latest = conn.execute("select max(period_start) from marts.rpt_effort_hotspots").fetchone()[
+            0
+        ]
+        months = conn.execute(
+            "select touchpoint_id, period_start, ces_index, ces_index_ci95_low, is_low_sample "
+            "from marts.fct_ces_touchpoint_period where period_grain = 'month' "
+            "and period_start <= ? order by 1, 2",
+            [latest],
+        ).fetchall()
+        drivers = conn.execute(
+            "select driver, bucket, ces_mean_7pt, n_responses from marts.rpt_effort_drivers "
+            "order by 1, 2"
+        ).fetchall()
+        quality = conn.execute(
+            "select stage, reason, n_rows from marts.rpt_data_quality order by 1, 2"
+        ).fetchall()
+        corr = conn.execute(
+            "select corr(ces_index, csat_pct_satisfied) from marts.fct_ces_touchpoint_period "
+            "where period_grain = 'month' and period_start <= ?",
+            [latest],
+        ).fetchone()[0]
+    # the trend: every complete month of every touchpoint, values as stored (no month in progress)
+    assert len(months) >= 14
+    assert sorted(
+        (
+            r["touchpoint_id"],
+            r["period_start"],
+            r["ces_index"],
+            r["ces_index_ci95_low"],
+            r["is_low_sample"],
+        )
+        for r in chart_rows(specs["trend"])
+    ) == [(t, p.isoformat(), i, lo, low) for t, p, i, lo, low in months]
+    assert (
+        sorted(
+            (r["driver"], r["bucket"], r["ces_mean_7pt"], r["n_responses"])
+            for r in chart_rows(specs["drivers"])
+        )
+        == drivers
+    )
+    assert (
+        sorted((r["stage"], r["reason"], r["n_rows"]) for r in chart_rows(specs["quality-chart"]))
+        == quality
+    )
+    # the effort mix is the latest complete month's
+    assert {r["period_start"] for r in chart_rows(specs["distribution"])} == {latest.isoformat()}
+    assert f"Pearson r = {corr:+.2f} across" in text
+    # the checks of the build that made the page
+    suites = re.search(
+        r"<td>Great Expectations suites</td><td>(\d)</td><td>(\d)</td><td>0</td>", text
+    )
+    assert int(suites.group(1)) + int(suites.group(2)) == 5  # passed + warned, none failed
+    assert re.search(r"<td>dbt data tests</td><td>\d{2,}</td><td>0</td><td>0</td>", text)
+
+
+def test_a_chart_that_cannot_render_fails_the_browser_check(built, chromium, tmp_path):
+    """The check can fail: a chart whose element is missing is reported with the error."""
+    page = tmp_path / "index.html"
+    original = (built / "report" / "index.html").read_text(encoding="utf-8")
+    page.write_text(original.replace("vegaEmbed('#scatter',", "vegaEmbed('#nowhere',"), "utf-8")
+    check = report.check_in_browser(page, None, chromium)
+    assert not check.ok
+    assert check.charts_rendered == 0
+    assert any("nowhere" in error for error in check.errors), check.errors
