@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 BENCH_SIZES ?= 1000000,10000000
 BENCH_RUNS ?= 3
 LANDING ?= $(or $(CES_LANDING_DIR),data/landing)
+WAREHOUSE ?= $(or $(CES_WAREHOUSE_DIR),warehouse)
 SAMPLE_RESPONSES ?= 200000
 SAMPLE_DAYS ?= 365
 
-.PHONY: bench install build test dev lint lint-sql format clean postgres chromium
+.PHONY: bench install build test dev docs lint lint-sql format clean postgres chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,15 @@ postgres:
 chromium:
 	@bash scripts/chromium.sh install \
 		|| echo "Chromium is not available: the report is not checked in a browser, its tests skip (under CI they fail)"
+
+## docs: the dbt docs site of the built warehouse (lineage, every model and column described)
+docs: $(STAMP)
+	@if [ "$${CES_DBT_TARGET:-duckdb}" = duckdb ] && [ ! -f "$(WAREHOUSE)/ces.duckdb" ]; then \
+		echo "No warehouse at $(WAREHOUSE)/ces.duckdb yet: run make build first"; exit 1; fi
+	CES_WAREHOUSE_DIR="$(abspath $(WAREHOUSE))" $(BIN)/dbt docs generate --static --quiet \
+		--project-dir . --profiles-dir . \
+		--target-path "$(abspath $(WAREHOUSE))/dbt_docs" --log-path "$(abspath $(WAREHOUSE))/logs"
+	@echo "dbt docs: open $(WAREHOUSE)/dbt_docs/static_index.html (one file, works offline)"
 
 ## dev: open the Dagster UI on localhost
 dev: $(STAMP)

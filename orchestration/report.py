@@ -338,6 +338,44 @@ def hotspot_rows(data: ReportData) -> list[list[str]]:
     ]
 
 
+def key_points(data: ReportData) -> list[str]:
+    """Three or four sentences for the top of the page, each a mart value picked out (the
+    hardest and easiest touchpoint, the largest fall, what reopens cost); never computed."""
+    points = []
+    if data.hotspots:
+        hardest, easiest = data.hotspots[0], data.hotspots[-1]
+        points.append(
+            f"Hardest: <strong>{html.escape(hardest['touchpoint_name'])}</strong>, mean ease "
+            f"{_number(hardest['ces_mean_7pt'])} of 7 with {_percent(hardest['pct_difficult'])} "
+            f"of answers difficult ({hardest['comparison']}"
+            + (", not significant" if not hardest["is_significant"] else "")
+            + ")."
+        )
+        points.append(
+            f"Easiest: <strong>{html.escape(easiest['touchpoint_name'])}</strong>, mean ease "
+            f"{_number(easiest['ces_mean_7pt'])} of 7."
+        )
+        changed = [h for h in data.hotspots if h["ces_mean_7pt_change"] is not None]
+        if changed:
+            fell = min(changed, key=lambda h: h["ces_mean_7pt_change"])
+            if fell["ces_mean_7pt_change"] < 0:
+                points.append(
+                    f"Largest fall since the month before: "
+                    f"<strong>{html.escape(fell['touchpoint_name'])}</strong>, "
+                    f"{float(fell['ces_mean_7pt_change']):+.2f} points of ease."
+                )
+            else:
+                points.append("No touchpoint got harder than the month before.")
+    reopens = {d["bucket"]: d for d in data.drivers if d["driver"] == "reopen_count"}
+    if "0" in reopens and len(reopens) > 1:
+        most = reopens[max(reopens, key=lambda b: reopens[b]["bucket_order"])]
+        points.append(
+            f"Tickets never reopened: mean ease {_number(reopens['0']['ces_mean_7pt'])}; "
+            f"reopened {most['bucket']} times: {_number(most['ces_mean_7pt'])}."
+        )
+    return points
+
+
 HOTSPOT_HEADERS = [
     "rank",
     "touchpoint",
@@ -363,6 +401,7 @@ th { background: #f6f6f6; } td:nth-child(2), th:nth-child(2), td:last-child { te
 #quality-table td:nth-child(-n+3), #quality-table th:nth-child(-n+3),
 #checks-table td:first-child, #checks-table th:first-child { text-align: left; }
 #report-errors { color: #b00020; white-space: pre-wrap; }
+#key-points { font-size: 1.05rem; line-height: 1.6; }
 .chart { margin: .6rem 0 1rem; }
 """
 
@@ -410,6 +449,7 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
 <p class="lede">{data.answers:,} accepted CES answers, {period}. Hotspots and effort mix
 for <strong>{month}</strong>, the latest complete month. Generated {generated_at:%d %B %Y %H:%M}
 UTC from {html.escape(source)}.</p>
+<ul id="key-points">{"".join(f"<li>{point}</li>" for point in key_points(data))}</ul>
 <div id="report-errors"></div>
 
 <h2>Where customers struggle: {month}</h2>

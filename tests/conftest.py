@@ -127,3 +127,44 @@ def pg_database(postgres_server, request, monkeypatch: pytest.MonkeyPatch) -> di
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium, installed by scripts/chromium.sh (make test). Missing: skip, or fail
+    under CI."""
+    import os
+
+    from orchestration.report import find_chromium
+
+    found = find_chromium()
+    if found is None:
+        reason = "Chromium is not installed: bash scripts/chromium.sh install (needs root)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory, dbt_manifest) -> Path:
+    """A warehouse folder after one `ces build` of a small sample (75 days), its serving
+    copy and report included; shared by the tests that only read it."""
+    from orchestration.build import run_build
+    from orchestration.sample import generate_sample
+
+    root = tmp_path_factory.mktemp("built")
+    generate_sample(root / "landing", responses=3000, days=75, seed=11)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in (
+            "CES_LANDING_DIR",
+            "CES_WAREHOUSE_DIR",
+            "CES_DBT_TARGET",
+            "CES_PSEUDONYM_SALT",
+        ):
+            patch.setenv(name, "placeholder")  # restored (to unset) when the context ends
+            patch.delenv(name)
+        settings = Settings.from_env(landing_dir=root / "landing", warehouse_dir=root / "wh")
+        outcome = run_build(settings)
+    assert outcome.exit_code == 0, outcome.errors + outcome.checks_failed
+    return root / "wh"

@@ -4,7 +4,6 @@ headless Chromium, every chart drawn and every number the marts'."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -12,69 +11,36 @@ import duckdb
 import pytest
 
 from orchestration import report
-from orchestration.sample import generate_sample
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Chromium, installed by scripts/chromium.sh (make test). Missing: skip, or fail
-    under CI."""
-    found = report.find_chromium()
-    if found is None:
-        reason = "Chromium is not installed: bash scripts/chromium.sh install (needs root)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, dbt_manifest) -> Path:
-    """A warehouse folder after one `ces build` of a small sample: its report included."""
-    from orchestration.build import run_build
-    from orchestration.settings import Settings
-
-    root = tmp_path_factory.mktemp("report")
-    generate_sample(root / "landing", responses=3000, days=75, seed=11)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in (
-            "CES_LANDING_DIR",
-            "CES_WAREHOUSE_DIR",
-            "CES_DBT_TARGET",
-            "CES_PSEUDONYM_SALT",
-        ):
-            patch.setenv(name, "placeholder")  # restored (to unset) when the context ends
-            patch.delenv(name)
-        settings = Settings.from_env(landing_dir=root / "landing", warehouse_dir=root / "wh")
-        outcome = run_build(settings)
-    assert outcome.exit_code == 0, outcome.errors + outcome.checks_failed
-    assert outcome.report["browser_check"] in ("passed", "skipped: Chromium not installed")
-    return root / "wh"
 
 
 def serving(built: Path):
     return duckdb.connect(str(built / "ces_marts.duckdb"), read_only=True)
 
 
-def test_the_report_renders_in_chromium_and_its_hotspot_row_is_the_marts(built, chromium, tmp_path):
-    page = built / "report" / "index.html"
+def test_the_report_renders_in_chromium_and_its_hotspot_row_is_the_marts(
+    built_warehouse, chromium, tmp_path
+):
+    page = built_warehouse / "report" / "index.html"
     check = report.check_in_browser(page, tmp_path / "shot.png", chromium)
     assert check.errors == []
     assert (check.charts_expected, check.charts_rendered) == (5, 5)
     assert check.svg_count >= 5
     assert check.ok
-    with serving(built) as conn:
+    with serving(built_warehouse) as conn:
         rank, name, n, mean, significant = conn.execute(
             "select effort_rank, touchpoint_name, n_responses, ces_mean_7pt, is_significant "
             "from marts.rpt_effort_hotspots order by effort_rank limit 1"
         ).fetchone()
     row = check.hotspot_first_row
+    page_text = page.read_text(encoding="utf-8")
+    key_points = page_text[page_text.index('<ul id="key-points">') :].split("</ul>")[0]
+    assert f"Hardest: <strong>{name}</strong>, mean ease {mean:.2f} of 7" in key_points
     assert row[:4] == [str(rank), name, f"{n:,}", f"{mean:.2f}"]
     assert row[9] == ("yes" if significant else "no")
     # the build saved its own screenshot beside the page
-    shot = built / "report" / report.SCREENSHOT
+    shot = built_warehouse / "report" / report.SCREENSHOT
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
 
@@ -94,8 +60,8 @@ def chart_rows(spec: dict) -> list[dict]:
     return rows
 
 
-def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built):
-    page = built / "report" / "index.html"
+def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built_warehouse):
+    page = built_warehouse / "report" / "index.html"
     text = page.read_text(encoding="utf-8")
     # no external script, style sheet or image: the markup outside the inline scripts
     markup = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
@@ -103,7 +69,7 @@ def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built):
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=|<img[^>]+src=|https?://", markup)
     specs = embedded_specs(page)
     assert set(specs) == {"trend", "distribution", "scatter", "drivers", "quality-chart"}
-    with serving(built) as conn:
+    with serving(built_warehouse) as conn:
         latest = conn.execute("select max(period_start) from marts.rpt_effort_hotspots").fetchone()[
             0
         ]
@@ -159,10 +125,10 @@ def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built):
     assert re.search(r"<td>dbt data tests</td><td>\d{2,}</td><td>0</td><td>0</td>", text)
 
 
-def test_a_chart_that_cannot_render_fails_the_browser_check(built, chromium, tmp_path):
+def test_a_chart_that_cannot_render_fails_the_browser_check(built_warehouse, chromium, tmp_path):
     """The check can fail: a chart whose element is missing is reported with the error."""
     page = tmp_path / "index.html"
-    original = (built / "report" / "index.html").read_text(encoding="utf-8")
+    original = (built_warehouse / "report" / "index.html").read_text(encoding="utf-8")
     page.write_text(original.replace("vegaEmbed('#scatter',", "vegaEmbed('#nowhere',"), "utf-8")
     check = report.check_in_browser(page, None, chromium)
     assert not check.ok

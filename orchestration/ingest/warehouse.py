@@ -85,6 +85,24 @@ def ingesting(engine: str, path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnecti
 
 
 @contextmanager
+def reading_attached(path: Path) -> Iterator[Sink]:
+    """Read-only queries on a DuckDB file attached to a fresh in-memory database, as its
+    default catalog. Unlike `connect(path, read_only=True)`, this never conflicts with a
+    connection to the same file elsewhere in the process, whatever that one's settings
+    (DuckDB refuses a second in-process connection to a file with other settings)."""
+    from orchestration.ingest.loader import sql_literal
+
+    conn = duckdb.connect(config={"memory_limit": duckdb_memory_limit()})
+    try:
+        conn.execute("set TimeZone = 'UTC'")
+        conn.execute(f"attach {sql_literal(str(path))} as served (read_only)")
+        conn.execute("use served")
+        yield DuckDBSink(conn)
+    finally:
+        conn.close()
+
+
+@contextmanager
 def reading(engine: str, path: Path) -> Iterator[Sink]:
     """Read-only queries on the warehouse (`execute(sql, params)` with `?` placeholders,
     returning every row): the DuckDB file at `path` opened read-only, or the PostgreSQL
