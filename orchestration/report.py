@@ -413,16 +413,29 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
     from altair.utils._importers import vl_version_for_vl_convert
 
     complete = data.complete_months
-    latest = [m for m in complete if m["period_start"] == data.latest_month]
+    # the effort mix: the latest complete month, or before there is one, the month so far
+    mix_month = data.latest_month or max((m["period_start"] for m in data.months), default=None)
     charts = {
         "trend": _trend_chart(complete),
-        "distribution": _distribution_chart(latest or complete),
+        "distribution": _distribution_chart(
+            [m for m in data.months if m["period_start"] == mix_month]
+        ),
         "scatter": _scatter_chart(complete),
         "drivers": _drivers_chart(data.drivers),
         "quality-chart": _quality_chart(data.quality),
     }
     specs = {name: chart.to_dict() for name, chart in charts.items()}
     month = f"{data.latest_month:%B %Y}" if data.latest_month else "no complete month yet"
+    mix_label = (
+        month
+        if data.latest_month or mix_month is None
+        else f"{mix_month:%B %Y} so far (no complete month yet)"
+    )
+    scope = (
+        f"Hotspots and effort mix for <strong>{month}</strong>, the latest complete month."
+        if data.latest_month
+        else "No month is complete yet: the hotspot table waits for the first one."
+    )
     period = (
         f"{data.first_date:%d %B %Y} to {data.last_date:%d %B %Y}"
         if data.first_date
@@ -446,9 +459,8 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
     check_rows = [[family, *map(str, counts)] for family, counts in sorted(checks.families.items())]
     sections = f"""
 <h1>Customer Effort Score report</h1>
-<p class="lede">{data.answers:,} accepted CES answers, {period}. Hotspots and effort mix
-for <strong>{month}</strong>, the latest complete month. Generated {generated_at:%d %B %Y %H:%M}
-UTC from {html.escape(source)}.</p>
+<p class="lede">{data.answers:,} accepted CES answers, {period}. {scope}
+Generated {generated_at:%d %B %Y %H:%M} UTC from {html.escape(source)}.</p>
 <ul id="key-points">{"".join(f"<li>{point}</li>" for point in key_points(data))}</ul>
 <div id="report-errors"></div>
 
@@ -464,7 +476,7 @@ band. Hollow triangles: months with fewer than 30 answers, read with care. The t
 gives % easy with its Wilson interval.</p>
 <div class="chart" id="trend"></div>
 
-<h2>Effort mix per touchpoint: {month}</h2>
+<h2>Effort mix per touchpoint: {mix_label}</h2>
 <div class="chart" id="distribution"></div>
 
 <h2>CES and CSAT</h2>

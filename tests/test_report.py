@@ -134,3 +134,46 @@ def test_a_chart_that_cannot_render_fails_the_browser_check(built_warehouse, chr
     assert not check.ok
     assert check.charts_rendered == 0
     assert any("nowhere" in error for error in check.errors), check.errors
+
+
+def test_before_any_month_is_complete_the_page_says_so_and_mixes_the_month_so_far(tmp_path):
+    """No hotspots yet: no month is called complete, and the effort mix shows only the
+    month in progress (not every month stacked together)."""
+    from datetime import date, datetime
+
+    def month(start: date, n: int) -> dict:
+        return {
+            "touchpoint_id": "checkout",
+            "touchpoint_name": "Checkout and payment",
+            "period_start": start,
+            "n_responses": n,
+            **dict.fromkeys(
+                ("ces_index", "ces_index_ci95_low", "ces_index_ci95_high", "ces_mean_7pt"), 50.0
+            ),
+            **dict.fromkeys(("pct_easy", "pct_neutral", "pct_difficult"), 1 / 3),
+            **dict.fromkeys(("pct_easy_ci95_low", "pct_easy_ci95_high", "net_easy_score"), 0.0),
+            "is_low_sample": True,
+            **dict.fromkeys(("n_csat_responses", "csat_mean_5pt", "csat_pct_satisfied"), None),
+            "n_linked_pairs": 0,
+            "ces_csat_corr": None,
+        }
+
+    data = report.ReportData(
+        hotspots=[],
+        months=[month(date(2026, 10, 1), 3), month(date(2026, 11, 1), 5)],
+        drivers=[],
+        quality=[],
+        correlation=None,
+        correlation_points=0,
+        answers=8,
+        first_date=date(2026, 10, 30),
+        last_date=date(2026, 11, 3),
+        latest_month=None,
+    )
+    page = tmp_path / "index.html"
+    page.write_text(report.render_html(data, report.CheckSummary(), datetime(2026, 11, 4), "x"))
+    text = page.read_text()
+    assert "No month is complete yet: the hotspot table waits for the first one." in text
+    assert "Effort mix per touchpoint: November 2026 so far (no complete month yet)" in text
+    mix = chart_rows(embedded_specs(page)["distribution"])
+    assert [(r["period_start"], r["n_responses"]) for r in mix] == [("2026-11-01", 5)]
