@@ -93,12 +93,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.warehouse_dir) / "report"
 
     def serving(self) -> AbstractContextManager[Sink]:
-        """Read-only queries on what BI users read: the serving copy on DuckDB (attached, so
-        a reader of it in this process does not get in the way), the warehouse's marts on
-        PostgreSQL."""
-        if self.engine == "postgres":
-            return warehouse.reading("postgres", self.serving_path)
-        return warehouse.reading_attached(self.serving_path)
+        """Read-only queries on what BI users read: the serving copy on DuckDB, the
+        warehouse's marts on PostgreSQL."""
+        return warehouse.reading(self.engine, self.serving_path)
 
     @property
     def serving_label(self) -> str:

@@ -85,28 +85,13 @@ def ingesting(engine: str, path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnecti
 
 
 @contextmanager
-def reading_attached(path: Path) -> Iterator[Sink]:
-    """Read-only queries on a DuckDB file attached to a fresh in-memory database, as its
-    default catalog. Unlike `connect(path, read_only=True)`, this never conflicts with a
-    connection to the same file elsewhere in the process, whatever that one's settings
-    (DuckDB refuses a second in-process connection to a file with other settings)."""
-    from orchestration.ingest.loader import sql_literal
-
-    conn = duckdb.connect(config={"memory_limit": duckdb_memory_limit()})
-    try:
-        conn.execute("set TimeZone = 'UTC'")
-        conn.execute(f"attach {sql_literal(str(path))} as served (read_only)")
-        conn.execute("use served")
-        yield DuckDBSink(conn)
-    finally:
-        conn.close()
-
-
-@contextmanager
 def reading(engine: str, path: Path) -> Iterator[Sink]:
     """Read-only queries on the warehouse (`execute(sql, params)` with `?` placeholders,
-    returning every row): the DuckDB file at `path` opened read-only, or the PostgreSQL
-    warehouse in a read-only session."""
+    returning every row): the PostgreSQL warehouse in a read-only session, or the DuckDB
+    file at `path`, attached read-only to a fresh in-memory database as its default
+    catalog. Attaching, unlike `connect(path, read_only=True)`, never conflicts with
+    another connection to the same file in this process, whatever its settings (DuckDB
+    refuses a second in-process connection to a file with other settings)."""
     if engine == "postgres":
         pg = connect_postgres()
         try:
@@ -115,8 +100,16 @@ def reading(engine: str, path: Path) -> Iterator[Sink]:
         finally:
             pg.close()
     else:
-        conn = connect(path, read_only=True)
+        from orchestration.ingest.loader import sql_identifier, sql_literal
+
+        conn = duckdb.connect(
+            config={"memory_limit": duckdb_memory_limit(), "temp_directory": f"{path}.tmp"}
+        )
         try:
+            conn.execute("set TimeZone = 'UTC'")
+            # under the file's own name, as a direct connection would: dbt's views name it
+            conn.execute(f"attach {sql_literal(str(path))} (read_only)")
+            conn.execute(f"use {sql_identifier(path.stem)}")
             yield DuckDBSink(conn)
         finally:
             conn.close()
