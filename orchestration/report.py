@@ -27,7 +27,6 @@ from typing import Any
 
 from orchestration.ingest.sinks import Sink
 
-REPORT_DIR = "report"
 SCREENSHOT = "report.png"
 
 # What the page shows, each read with one portable select (DuckDB and PostgreSQL).

@@ -227,7 +227,7 @@ def ces_marts_serving(context: dg.AssetExecutionContext, warehouse: WarehouseRes
                 "elapsed_seconds": round(time.perf_counter() - started, 3),
             }
         )
-    serving_path = warehouse.warehouse_path.with_name("ces_marts.duckdb")
+    serving_path = warehouse.serving_path
     written = publish_serving_copy(
         warehouse.warehouse_path, serving_path, incremental=incremental_mart_keys()
     )
