@@ -26,6 +26,29 @@
 {%- endmacro %}
 
 {#-
+    The project's now (UTC): var clock_now when the clock is pinned (CES_NOW, passed by the
+    dbt step), else the start of this dbt run. What "now" means for the data: the
+    future-timestamp check and the default as-of date. Bookkeeping (refreshed_at) always
+    uses run_started_timestamp(), so incremental watermarks keep moving forward.
+-#}
+{% macro clock_now_timestamp() -%}
+    {%- if var('clock_now', none) -%}
+        cast('{{ var("clock_now") }}' as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        {{ run_started_timestamp() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The as-of date of the reports: var as_of_date, else the UTC date of the project's now. -#}
+{% macro as_of_date() -%}
+    {%- if var('as_of_date', none) -%}
+        cast('{{ var("as_of_date") }}' as date)
+    {%- else -%}
+        cast({{ clock_now_timestamp() }} as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
     The newest refreshed_at of this incremental model, the watermark of its upstream
     changes (a date long past when the table is empty).
 -#}

@@ -175,6 +175,7 @@ def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict
     """Row counts and reject reasons read back from the warehouse (read-only), and what the
     incremental facts recomputed in the build that started at `since`. Portable SQL: the
     same queries read a DuckDB or a PostgreSQL warehouse."""
+    from orchestration import coverage
     from orchestration.ingest import warehouse
 
     if settings.engine == "duckdb" and not settings.warehouse_path.exists():
@@ -201,9 +202,12 @@ def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict
         if "marts.rpt_effort_hotspots" in counts:
             hotspots = db.execute(
                 "select period_start, effort_rank, touchpoint_id, n_responses, ces_mean_7pt, "
-                "ces_mean_7pt_change, comparison from marts.rpt_effort_hotspots "
+                "ces_mean_7pt_change, comparison, is_low_sample from marts.rpt_effort_hotspots "
                 "order by effort_rank limit 3"
             )
+        build_info = None
+        if "marts.rpt_build_info" in counts:
+            build_info = (db.records(coverage.BUILD_INFO_QUERY) or [None])[0]
         refreshed = {}
         if since is not None and "marts.fct_ces_touchpoint_period" in counts:
             refreshed["answers"] = db.execute(
@@ -222,11 +226,14 @@ def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict
         "reject_reasons": reasons,
         "answer_reasons": answer_reasons,
         "hotspots": hotspots,
+        "build_info": build_info,
         "refreshed": refreshed,
     }
 
 
 def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
+    from orchestration import coverage
+
     lines = [
         f"CES build {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s",
         "",
@@ -305,10 +312,19 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
         if summary["answer_reasons"]:
             lines += ["", "answers kept out of the facts (see audit.audit_rejected_answers):"]
             lines += [f"  {reason:<46}{count:>8,}" for reason, count in summary["answer_reasons"]]
+        info = summary["build_info"]
+        if info is not None:
+            lines += ["", f"data: {coverage.freshness_sentence(info)}"]
+            note = coverage.coverage_sentence(info)
+            if note:
+                lines.append(f"  {note}")
         if summary["hotspots"]:
             month = summary["hotspots"][0][0]
             lines += ["", f"effort hotspots, {month:%B %Y} (1 = hardest; ease on 1-7):"]
-            for _, rank, touchpoint, n, mean, change, comparison in summary["hotspots"]:
+            for _, rank, touchpoint, n, mean, change, comparison, low in summary["hotspots"]:
                 delta = "" if change is None else f", {change:+.2f} vs previous month"
-                lines.append(f"  {rank}. {touchpoint:<22} {mean:.2f} (n={n:,}{delta}) {comparison}")
+                few = ", fewer than 30 answers: read with care" if low else ""
+                lines.append(
+                    f"  {rank}. {touchpoint:<22} {mean:.2f} (n={n:,}{delta}{few}) {comparison}"
+                )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from orchestration.settings import Settings
@@ -15,18 +15,24 @@ def _sample(args: argparse.Namespace) -> int:
     from orchestration.sample import generate_sample
 
     started = time.perf_counter()
+    try:
+        end = args.end or Settings.from_env().yesterday()
+    except ValueError as error:  # CES_NOW is not a date or time
+        print(f"ces sample: {error}", file=sys.stderr)
+        return 2
     summary = generate_sample(
         Path(args.out),
         responses=args.responses,
         days=args.days,
         seed=args.seed,
-        end_date=args.end,
+        end_date=end,
         id_offset=args.id_offset,
     )
+    first = end - timedelta(days=args.days - 1)
     print(
         f"wrote {summary.responses:,} answers (+{summary.resent:,} re-sent) and "
-        f"{summary.tickets:,} tickets in {len(summary.files)} files under {args.out} "
-        f"({time.perf_counter() - started:.1f} s)"
+        f"{summary.tickets:,} tickets from {first} to {end} in {len(summary.files)} files "
+        f"under {args.out} ({time.perf_counter() - started:.1f} s)"
     )
     return 0
 
@@ -34,12 +40,12 @@ def _sample(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from orchestration.build import format_summary, run_build
 
-    settings = Settings.from_env(
-        landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
-    )
     try:
+        settings = Settings.from_env(
+            landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
+        )
         location = settings.warehouse_location
-    except ValueError as error:  # an unknown target
+    except ValueError as error:  # an unknown target, or CES_NOW not a date or time
         print(f"ces build: {error}", file=sys.stderr)
         return 2
     print(f"building {location} from {settings.landing_dir} ...", flush=True)
@@ -75,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--days", type=int, default=365, help="days of data, ending at --end")
     sample.add_argument("--seed", type=int, default=42, help="same seed, same files")
     sample.add_argument(
-        "--end", type=date.fromisoformat, default=date(2026, 10, 31), help="last day (ISO date)"
+        "--end",
+        type=date.fromisoformat,
+        help="last day (ISO date; default yesterday in UTC, by $CES_NOW when it pins the clock)",
     )
     sample.add_argument(
         "--id-offset",

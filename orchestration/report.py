@@ -25,6 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestration import coverage
 from orchestration.ingest.sinks import Sink
 
 SCREENSHOT = "report.png"
@@ -70,6 +71,8 @@ QUERIES = {
         select count(*), min(response_date), max(response_date)
         from marts.fct_ces_responses
     """,
+    "build_info": coverage.BUILD_INFO_QUERY,
+    "coverage": coverage.MONTH_COVERAGE_QUERY,
 }
 
 
@@ -95,14 +98,42 @@ class ReportData:
     answers: int
     first_date: date | None
     last_date: date | None
-    latest_month: date | None
+    latest_month: date | None  # the hotspot month
+    build_info: dict[str, Any] | None = None  # marts.rpt_build_info
+    coverage: list[dict[str, Any]] = field(default_factory=list)  # months, rpt_period_coverage
 
     @property
     def complete_months(self) -> list[dict[str, Any]]:
-        """The months up to the latest complete one (the month in progress is left out)."""
+        """The months up to the hotspot month (the month in progress is left out)."""
         if self.latest_month is None:
             return self.months
         return [m for m in self.months if m["period_start"] <= self.latest_month]
+
+    @property
+    def trend_months(self) -> list[dict[str, Any]]:
+        """The months up to the latest complete one, each marked `is_partial` (with the
+        reason in `coverage`) when the answers do not fully cover it: a chart draws those
+        apart instead of as a fall or a rise."""
+        last = self.build_info["latest_complete_month"] if self.build_info else self.latest_month
+        shown = [m for m in self.months if last is None or m["period_start"] <= last]
+        covered = {c["period_start"]: c for c in self.coverage}
+        rows = []
+        # before any month is complete: the months so far (each marked partial)
+        for m in shown or self.months:
+            c = covered.get(m["period_start"])
+            partial = c is not None and not c["is_fully_covered"]
+            rows.append(
+                {
+                    **m,
+                    "is_partial": partial,
+                    "coverage": (
+                        f"partial: answers on {c['answer_days']} of {c['days_in_period']} days"
+                        if partial
+                        else "full"
+                    ),
+                }
+            )
+        return rows
 
 
 def load_report_data(db: Sink) -> ReportData:
@@ -114,6 +145,7 @@ def load_report_data(db: Sink) -> ReportData:
     if latest_month is not None:
         correlation, points = db.execute(QUERIES["ces_csat_corr"], [latest_month])[0]
     answers, first_date, last_date = db.execute(QUERIES["totals"])[0]
+    build_info = db.records(QUERIES["build_info"])
     return ReportData(
         hotspots=hotspots,
         months=months,
@@ -125,6 +157,8 @@ def load_report_data(db: Sink) -> ReportData:
         first_date=first_date,
         last_date=last_date,
         latest_month=latest_month,
+        build_info=build_info[0] if build_info else None,
+        coverage=db.records(QUERIES["coverage"]),
     )
 
 
@@ -152,12 +186,28 @@ def _trend_chart(months: list[dict[str, Any]]):
     base = alt.Chart(_frame(months)).encode(
         x=alt.X("utcyearmonth(period_start):T", title=None, axis=alt.Axis(format="%b %y")),
     )
-    band = base.mark_area(opacity=0.18, color="#4c78a8").encode(
+    full = base.transform_filter("!datum.is_partial")
+    band = full.mark_area(opacity=0.18, color="#4c78a8").encode(
         y=alt.Y("ces_index_ci95_low:Q", title="CES index (0-100)", scale=alt.Scale(zero=False)),
         y2="ces_index_ci95_high:Q",
     )
-    line = base.mark_line(color="#4c78a8").encode(y="ces_index:Q")
-    points = base.mark_point(size=45, color="#4c78a8").encode(
+    line = full.mark_line(color="#4c78a8").encode(y="ces_index:Q")
+    # a month the answers cover only in part: a grey square, not joined to the line
+    partial = (
+        base.transform_filter("datum.is_partial")
+        .mark_point(size=60, shape="square", color="#888888", filled=False)
+        .encode(
+            y="ces_index:Q",
+            tooltip=[
+                alt.Tooltip("touchpoint_name:N", title="touchpoint"),
+                alt.Tooltip("utcyearmonth(period_start):T", title="month", format="%B %Y"),
+                alt.Tooltip("coverage:N", title="month"),
+                alt.Tooltip("ces_index:Q", title="CES index", format=".1f"),
+                alt.Tooltip("n_responses:Q", title="answers", format=","),
+            ],
+        )
+    )
+    points = full.mark_point(size=45, color="#4c78a8").encode(
         y="ces_index:Q",
         shape=alt.Shape(
             "is_low_sample:N",
@@ -182,7 +232,7 @@ def _trend_chart(months: list[dict[str, Any]]):
         ],
     )
     return (
-        alt.layer(band, line, points)
+        alt.layer(band, line, points, partial)
         .properties(width=230, height=150)
         .facet(facet=alt.Facet("touchpoint_name:N", title=None), columns=4)
         .resolve_scale(y="shared")
@@ -341,8 +391,16 @@ def key_points(data: ReportData) -> list[str]:
     """Three or four sentences for the top of the page, each a mart value picked out (the
     hardest and easiest touchpoint, the largest fall, what reopens cost); never computed."""
     points = []
-    if data.hotspots:
-        hardest, easiest = data.hotspots[0], data.hotspots[-1]
+    # "hardest" and "easiest" are never said of a touchpoint with fewer than 30 answers
+    ranked = [h for h in data.hotspots if not h["is_low_sample"]]
+    few = [h for h in data.hotspots if h["is_low_sample"]]
+    if data.hotspots and not ranked:
+        points.append(
+            "Every touchpoint has fewer than 30 answers this month: none is called hardest "
+            "or easiest."
+        )
+    if ranked:
+        hardest, easiest = ranked[0], ranked[-1]
         points.append(
             f"Hardest: <strong>{html.escape(hardest['touchpoint_name'])}</strong>, mean ease "
             f"{_number(hardest['ces_mean_7pt'])} of 7 with {_percent(hardest['pct_difficult'])} "
@@ -350,11 +408,12 @@ def key_points(data: ReportData) -> list[str]:
             + (", not significant" if not hardest["is_significant"] else "")
             + ")."
         )
-        points.append(
-            f"Easiest: <strong>{html.escape(easiest['touchpoint_name'])}</strong>, mean ease "
-            f"{_number(easiest['ces_mean_7pt'])} of 7."
-        )
-        changed = [h for h in data.hotspots if h["ces_mean_7pt_change"] is not None]
+        if len(ranked) > 1:
+            points.append(
+                f"Easiest: <strong>{html.escape(easiest['touchpoint_name'])}</strong>, mean ease "
+                f"{_number(easiest['ces_mean_7pt'])} of 7."
+            )
+        changed = [h for h in ranked if h["ces_mean_7pt_change"] is not None]
         if changed:
             fell = min(changed, key=lambda h: h["ces_mean_7pt_change"])
             if fell["ces_mean_7pt_change"] < 0:
@@ -365,6 +424,14 @@ def key_points(data: ReportData) -> list[str]:
                 )
             else:
                 points.append("No touchpoint got harder than the month before.")
+    if ranked and few:
+        points.append(
+            "Not ranked here, fewer than 30 answers each: "
+            + ", ".join(
+                f"{html.escape(h['touchpoint_name'])} (n={h['n_responses']:,})" for h in few
+            )
+            + "."
+        )
     reopens = {d["bucket"]: d for d in data.drivers if d["driver"] == "reopen_count"}
     if "0" in reopens and len(reopens) > 1:
         most = reopens[max(reopens, key=lambda b: reopens[b]["bucket_order"])]
@@ -415,7 +482,7 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
     # the effort mix: the latest complete month, or before there is one, the month so far
     mix_month = data.latest_month or max((m["period_start"] for m in data.months), default=None)
     charts = {
-        "trend": _trend_chart(complete),
+        "trend": _trend_chart(data.trend_months),
         "distribution": _distribution_chart(
             [m for m in data.months if m["period_start"] == mix_month]
         ),
@@ -430,11 +497,23 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
         if data.latest_month or mix_month is None
         else f"{mix_month:%B %Y} so far (no complete month yet)"
     )
+    info = data.build_info
+    fallback = bool(info and info["is_hotspot_month_fallback"])
     scope = (
-        f"Hotspots and effort mix for <strong>{month}</strong>, the latest complete month."
+        f"Hotspots and effort mix for <strong>{month}</strong>, the latest "
+        + ("month the answers fully cover." if fallback else "complete month.")
         if data.latest_month
         else "No month is complete yet: the hotspot table waits for the first one."
     )
+    note = coverage.coverage_sentence(info) if info else None
+    freshness = ""
+    if info:
+        freshness = (
+            '<p class="lede" id="data-freshness">Data: '
+            + html.escape(coverage.freshness_sentence(info))
+            + (f" <strong>{html.escape(note)}</strong>" if note else "")
+            + "</p>"
+        )
     period = (
         f"{data.first_date:%d %B %Y} to {data.last_date:%d %B %Y}"
         if data.first_date
@@ -460,10 +539,12 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
 <h1>Customer Effort Score report</h1>
 <p class="lede">{data.answers:,} accepted CES answers, {period}. {scope}
 Generated {generated_at:%d %B %Y %H:%M} UTC from {html.escape(source)}.</p>
+{freshness}
 <ul id="key-points">{"".join(f"<li>{point}</li>" for point in key_points(data))}</ul>
 <div id="report-errors"></div>
 
 <h2>Where customers struggle: {month}</h2>
+{f'<p class="note" id="coverage-note"><strong>{html.escape(note)}</strong></p>' if note else ""}
 <p class="note">Touchpoints ranked by mean ease on 1-7 (1 = hardest first), each compared with
 all other touchpoints of the month by Welch's t-test (two-sided, 5 %). "Significant" means
 the difference is unlikely to be chance.</p>
@@ -471,8 +552,10 @@ the difference is unlikely to be chance.</p>
 
 <h2>CES index by touchpoint, month by month</h2>
 <p class="note">CES index 0-100 (100 = every answer "very easy"), with its 95 % confidence
-band. Hollow triangles: months with fewer than 30 answers, read with care. The tooltip also
-gives % easy with its Wilson interval.</p>
+band. Hollow triangles: months with fewer than 30 answers, read with care. Grey squares:
+months the answers cover only in part (the data starts or ends inside the month, or answers
+fall on few of its days), not joined to the line: a slice of a month is not a change in
+effort. The tooltip also gives % easy with its Wilson interval.</p>
 <div class="chart" id="trend"></div>
 
 <h2>Effort mix per touchpoint: {mix_label}</h2>

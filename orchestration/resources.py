@@ -52,6 +52,8 @@ class WarehouseResource(dg.ConfigurableResource):
     landing_dir: str
     warehouse_dir: str
     dbt_target: str = "duckdb"
+    # The pinned project clock (CES_NOW) as "YYYY-MM-DD HH:MM:SS" UTC, or None: the machine's.
+    clock_now: str | None = None
 
     @property
     def landing_path(self) -> Path:
@@ -110,6 +112,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             landing_dir=str(settings.landing_dir),
             warehouse_dir=str(settings.warehouse_dir),
             dbt_target=settings.dbt_target,
+            clock_now=settings.pinned_now and settings.pinned_now.isoformat(sep=" "),
         ),
         "dbt": LeanDbtCliResource(
             project_dir=DBT_PROJECT, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE

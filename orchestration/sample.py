@@ -28,9 +28,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import SURVEY_RESPONSES, TICKETS
-from orchestration.settings import PROJECT_DIR
-
-DEFAULT_END_DATE = date(2026, 10, 31)
+from orchestration.settings import PROJECT_DIR, Settings
 
 # touchpoint, share of interactions, ease at start, change over the period,
 # probability the interaction is a support ticket, interaction is an order
@@ -151,11 +149,13 @@ def generate_sample(
     responses: int = 200_000,
     days: int = 365,
     seed: int = 42,
-    end_date: date = DEFAULT_END_DATE,
+    end_date: date | None = None,
     threads: int | None = None,
     id_offset: int = 0,
 ) -> SampleSummary:
-    """Write survey_responses/ and tickets/ landing files under `out_dir`.
+    """Write survey_responses/ and tickets/ landing files under `out_dir`: `days` days of
+    data ending on `end_date` (default: yesterday by the project's clock, CES_NOW when
+    pinned), no answer after that day's end. The same end date and seed give the same bytes.
 
     id_offset shifts every response, ticket and order id, so a second sample (say, one more
     day) adds new answers and tickets instead of re-sending those of the first.
@@ -164,6 +164,8 @@ def generate_sample(
         raise ValueError("responses and days must be at least 1")
     if id_offset < 0 or id_offset + 2 * responses >= 10**9:
         raise ValueError("id_offset must keep every id below 10^9 (9-digit ticket ids)")
+    if end_date is None:
+        end_date = Settings.from_env().yesterday()
     scales = read_registry()
     for survey_id, _ in (*CES_SURVEY_MIX, ("csat_5", 0), ("csat_good_bad", 0)):
         if survey_id not in scales:
@@ -354,8 +356,13 @@ def _build_tables(
                          then {survey_index["csat_good_bad"] + 1}
                      else {survey_index["csat_5"] + 1} end as sv,
                 case when r.metric = 'ces' then x.p_ces else x.p_csat end as p,
-                x.answered_at + case when r.metric = 'csat' then interval 1 minute
-                                     else interval 0 minute end as responded_ts,
+                -- no answer after the last day: an answer given after its ticket was
+                -- solved late on that day is dated its last second instead
+                least(
+                    x.answered_at + case when r.metric = 'csat' then interval 1 minute
+                                         else interval 0 minute end,
+                    timestamp '{end_date.isoformat()}' + interval 1 day - interval 1 second
+                ) as responded_ts,
                 u(r.i, 50) as u_defect,
                 u(r.i, 52) as u_tsfmt,
                 u(r.i, 53) as u_comment,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,23 @@ def postgres_connection_settings() -> dict[str, str | int]:
         "password": os.environ.get("CES_PG_PASSWORD") or "",
         "dbname": os.environ.get("CES_PG_DATABASE") or "ces",
     }
+
+
+def parse_clock(text: str | None) -> datetime | None:
+    """CES_NOW as a naive UTC datetime: an ISO-8601 date or time, with or without offset
+    (without offset means UTC, as in the landing contract); None when unset or blank."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"CES_NOW={text!r} is not an ISO-8601 date or time (e.g. 2026-11-01 or "
+            "2026-11-01T06:00:00Z)"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0)
 
 
 ENGINES = ("duckdb", "postgres")
@@ -88,6 +106,19 @@ class Settings:
     schedule_timezone: str = "UTC"
     # Marts not rebuilt within this many hours are flagged stale in the Dagster UI.
     freshness_hours: float = 36.0
+    # The project's clock pinned by CES_NOW (naive UTC), or None: the machine's clock.
+    # It is what "now" means for the data: the as-of date of the reports, the
+    # future-timestamp check and `ces sample`'s default last day. Bookkeeping times (when a
+    # file was loaded, a row refreshed, a run finished) always come from the machine.
+    pinned_now: datetime | None = None
+
+    def now(self) -> datetime:
+        """The project's now, naive UTC: CES_NOW when pinned, else the machine's clock."""
+        return self.pinned_now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+    def yesterday(self) -> date:
+        """The UTC day before the project's now: `ces sample`'s default last day."""
+        return self.now().date() - timedelta(days=1)
 
     @property
     def warehouse_path(self) -> Path:
@@ -132,6 +163,7 @@ class Settings:
             schedule_cron=os.environ.get("CES_SCHEDULE_CRON") or "0 6 * * *",
             schedule_timezone=os.environ.get("CES_SCHEDULE_TIMEZONE") or "UTC",
             freshness_hours=float(os.environ.get("CES_FRESHNESS_HOURS") or 36),
+            pinned_now=parse_clock(os.environ.get("CES_NOW")),
         )
 
     def export_env(self) -> None:

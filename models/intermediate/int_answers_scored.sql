@@ -141,7 +141,7 @@ checked as (
             when not is_known_touchpoint then 'unknown_touchpoint'
             when nullif(trim(responded_at_raw), '') is null then 'missing_timestamp'
             when responded_at is null then 'unparseable_timestamp'
-            when responded_at > {{ dbt.dateadd('minute', var('future_tolerance_minutes'), run_started_timestamp()) }}
+            when responded_at > {{ dbt.dateadd('minute', var('future_tolerance_minutes'), clock_now_timestamp()) }}
                 then 'future_timestamp'
             when nullif(trim(answer_raw), '') is null then 'missing_answer'
             when answer_value is null and label_set is not null then 'unknown_label'

@@ -2,8 +2,10 @@
 -- other touchpoints of that month by Welch's two-sample t-test on ease_7pt (two-sided,
 -- alpha 0.05; critical values from seeds/t_critical_values.csv at the largest tabulated
 -- degrees of freedom not above Welch's, which errs on the side of "not significant").
--- The latest complete month is the last month that ended on or before var('as_of_date')
--- (default: today in UTC) and has answers.
+-- The month is rpt_build_info.hotspot_month: the latest complete month before the as-of
+-- date that the answers fully cover (rpt_period_coverage), else the latest complete month
+-- with answers; each row says how much of the month the answers cover and whether a more
+-- recent complete month was passed over as partial.
 
 with
 
@@ -17,24 +19,15 @@ answers as (
 
 ),
 
-as_of as (
+build_info as (
 
-    select
-        {% if var('as_of_date') %}
-            cast('{{ var("as_of_date") }}' as date)
-        {% else %}
-            {#- the UTC date the run started: the session time zone does not matter -#}
-            cast({{ run_started_timestamp() }} as date)
-        {% endif %} as as_of_date
+    select * from {{ ref('rpt_build_info') }}
 
 ),
 
 latest_month as (
 
-    select max(a.month_start) as month_start
-    from answers as a
-    cross join as_of
-    where cast({{ dbt.dateadd('month', 1, 'a.month_start') }} as date) <= as_of.as_of_date
+    select hotspot_month as month_start from build_info
 
 ),
 
@@ -144,6 +137,13 @@ with_critical as (
 
 ),
 
+coverage as (
+
+    select * from {{ ref('rpt_period_coverage') }}
+    where period_grain = 'month'
+
+),
+
 period_metrics as (
 
     select * from {{ ref('fct_ces_touchpoint_period') }}
@@ -180,8 +180,17 @@ final as (
             when w.welch_t is null then 'not tested (too few answers)'
             else 'not significantly different'
         end as comparison,
-        cast('Welch two-sample t-test of ease_7pt against all other touchpoints of the month, two-sided, alpha 0.05' as {{ dbt.type_string() }}) as test_method
+        cast('Welch two-sample t-test of ease_7pt against all other touchpoints of the month, two-sided, alpha 0.05' as {{ dbt.type_string() }}) as test_method,
+        cv.answer_days as period_answer_days,
+        cv.days_in_period as period_days,
+        cv.is_fully_covered as is_period_fully_covered,
+        bi.latest_complete_month,
+        bi.is_hotspot_month_fallback as is_fallback_month,
+        bi.as_of_date,
+        bi.newest_answer_at
     from with_critical as w
+    cross join build_info as bi
+    left join coverage as cv on w.month_start = cv.period_start
     left join {{ ref('dim_touchpoint') }} as tp on w.touchpoint_id = tp.touchpoint_id
     left join period_metrics as m
         on w.touchpoint_id = m.touchpoint_id and w.month_start = m.period_start

@@ -42,14 +42,16 @@ class DbtBuildConfig(dg.Config):
     reprocess_from: Optional[str] = None  # noqa: UP045 (Dagster reads this annotation)
     reprocess_to: Optional[str] = None  # noqa: UP045
 
-    def dbt_args(self) -> list[str]:
-        """The arguments of the run's single `dbt build` invocation."""
+    def dbt_args(self, clock_now: str | None = None) -> list[str]:
+        """The arguments of the run's single `dbt build` invocation; clock_now is the pinned
+        project clock (CES_NOW), passed to dbt as the var `clock_now` only when pinned (a
+        changed --vars costs dbt its partial parse)."""
         args = ["build"]
         if self.full_refresh:
             args.append("--full-refresh")
         if not self.unit_tests:
             args += ["--exclude-resource-type", "unit_test"]
-        backfill = {
+        dbt_vars: dict[str, str] = {
             name: date.fromisoformat(value).isoformat()
             for name, value in (
                 ("reprocess_from", self.reprocess_from),
@@ -57,8 +59,10 @@ class DbtBuildConfig(dg.Config):
             )
             if value
         }
-        if backfill:
-            args += ["--vars", json.dumps(backfill)]
+        if clock_now:
+            dbt_vars["clock_now"] = clock_now
+        if dbt_vars:
+            args += ["--vars", json.dumps(dbt_vars)]
         return args
 
 
@@ -112,7 +116,7 @@ def ces_dbt_assets(
 ):
     """`dbt build` over the selected models: seeds, models and their tests in DAG order,
     each materialization with its execution time and row count."""
-    args = config.dbt_args()
+    args = config.dbt_args(warehouse.clock_now)
     context.log.info("dbt %s", " ".join(args))
     if context.instance.is_ephemeral:
         # `ces build` runs every step in this process: import Great Expectations while
