@@ -7,6 +7,19 @@ import pytest
 from orchestration.ingest import warehouse
 from orchestration.settings import Settings
 
+# The project's clock for the whole suite: no test depends on the machine's date. Sample
+# data ends the day before (ces sample's default end), so the latest complete month of
+# every build is October 2026, fully covered, whatever day the suite runs on. Tests of the
+# clock itself set CES_NOW to other values.
+PINNED_NOW = "2026-11-01T06:00:00Z"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_clock():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CES_NOW", PINNED_NOW)
+        yield PINNED_NOW
+
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:

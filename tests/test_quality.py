@@ -109,7 +109,8 @@ CORRUPTIONS = [
     ),
     (
         "fct_ces_responses",
-        "update marts.fct_ces_responses set responded_at = now()::timestamp + interval 3 day "
+        "update marts.fct_ces_responses set responded_at = "
+        "(select clock_at from marts.rpt_build_info) + interval 3 day "
         "where response_id = (select min(response_id) from marts.fct_ces_responses)",
         [("unexpected_rows_expectation", None)],  # not in the future
     ),

@@ -81,6 +81,35 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path, sample):
     assert again.responses == N and other.responses == N
 
 
+def test_the_sample_ends_yesterday_by_the_clock_and_a_given_end_is_deterministic(
+    tmp_path, monkeypatch, answers
+):
+    """The default last day is the day before the project's clock (pinned to 1 November
+    2026 for the suite, so `sample` ends on 31 October); no answer is dated after it; and
+    the same --end and --seed give the same bytes whatever the clock says."""
+    from datetime import date
+
+    answers.execute("set timezone = 'UTC'")
+    first_day, last_day = answers.execute(
+        "select min(cast(t as date)), max(cast(t as date)) from ("
+        "select try_cast(responded_at as timestamptz) as t from answers) where t is not null"
+    ).fetchone()
+    assert (first_day, last_day) == (date(2026, 7, 4), date(2026, 10, 31))  # 120 days
+
+    end = date(2026, 3, 31)
+    generate_sample(tmp_path / "a", responses=500, days=70, seed=3, end_date=end)
+    monkeypatch.setenv("CES_NOW", "2031-07-01T12:00:00Z")
+    generate_sample(tmp_path / "b", responses=500, days=70, seed=3, end_date=end)
+    assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
+    # with the clock moved, the default end moves with it: 70 days up to 30 June 2031
+    later = generate_sample(tmp_path / "c", responses=500, days=70, seed=3)
+    assert sorted(p.name for p in later.files if p.name.startswith("responses_2")) == [
+        "responses_2031-04.csv",
+        "responses_2031-05.jsonl",
+        "responses_2031-06.parquet",
+    ]
+
+
 def test_every_format_and_several_files_per_folder(sample):
     out, summary = sample
     for folder in ("survey_responses", "tickets"):

@@ -47,9 +47,10 @@ hotspot as (
 
     select
         coalesce(
-            (select max(period_start) from months where is_complete and is_fully_covered),
-            (select max(period_start) from months where is_complete)
+            max(case when is_complete and is_fully_covered then period_start end),
+            max(case when is_complete then period_start end)
         ) as month_start
+    from months
 
 ),
 
@@ -75,8 +76,10 @@ final as (
         ) as latest_complete_month_days,
         cast(coalesce(lm.answer_days, 0) as integer) as latest_complete_month_answer_days,
         coalesce(lm.is_fully_covered, false) as latest_complete_month_is_fully_covered,
-        cast(coalesce(lm.coverage_gap, case when lm.period_start is null then 'no_answers' end)
-            as {{ dbt.type_string() }}) as latest_complete_month_coverage_gap,
+        cast(
+            coalesce(lm.coverage_gap, case when lm.period_start is null then 'no_answers' end)
+            as {{ dbt.type_string() }}
+        ) as latest_complete_month_coverage_gap,
         h.month_start as hotspot_month,
         hm.is_fully_covered as hotspot_month_is_fully_covered,
         coalesce(h.month_start <> l.month_start, false) as is_hotspot_month_fallback

@@ -41,7 +41,7 @@ periods as (
             min(first_answer_at) as first_answer_at,
             max(last_answer_at) as last_answer_at
         from answer_days
-        group by 1, 2
+        group by period_grain, period_start
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
