@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration import coverage
 from orchestration import progress as progress_lines
 from orchestration.settings import Settings
 
@@ -175,7 +176,6 @@ def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict
     """Row counts and reject reasons read back from the warehouse (read-only), and what the
     incremental facts recomputed in the build that started at `since`. Portable SQL: the
     same queries read a DuckDB or a PostgreSQL warehouse."""
-    from orchestration import coverage
     from orchestration.ingest import warehouse
 
     if settings.engine == "duckdb" and not settings.warehouse_path.exists():
@@ -232,8 +232,6 @@ def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict
 
 
 def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
-    from orchestration import coverage
-
     lines = [
         f"CES build {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s",
         "",

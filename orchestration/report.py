@@ -201,7 +201,7 @@ def _trend_chart(months: list[dict[str, Any]]):
             tooltip=[
                 alt.Tooltip("touchpoint_name:N", title="touchpoint"),
                 alt.Tooltip("utcyearmonth(period_start):T", title="month", format="%B %Y"),
-                alt.Tooltip("coverage:N", title="month"),
+                alt.Tooltip("coverage:N", title="coverage"),
                 alt.Tooltip("ces_index:Q", title="CES index", format=".1f"),
                 alt.Tooltip("n_responses:Q", title="answers", format=","),
             ],
