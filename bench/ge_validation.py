@@ -30,9 +30,10 @@ VALIDATE = """
 import json, resource, sys, time
 from pathlib import Path
 from orchestration import quality
+from orchestration.engines import DuckDBEngine
 suite = next(s for s in quality.load_suites() if s.name == "fct_ces_responses")
 started = time.perf_counter()
-outcome = quality.validate_suite(suite, Path(sys.argv[1]))
+outcome = quality.validate_suite(suite, DuckDBEngine(Path(sys.argv[1])))
 seconds = time.perf_counter() - started
 print(json.dumps({
     "seconds": seconds,

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration import coverage
+from orchestration import coverage, steps
 from orchestration import progress as progress_lines
+from orchestration.engines import engine_for
 from orchestration.settings import Settings
 
 INGEST_KEYS = ("raw_survey_responses", "raw_tickets")
@@ -59,7 +60,6 @@ def run_build(
     # Export before the code location is imported: the manifest is parsed at import time
     # and dbt's partial parsing only survives if the profile's variables stay the same.
     settings.export_env()
-    from orchestration.checks.freshness import SOURCE_FRESHNESS_CHECK
     from orchestration.definitions import build_definitions  # heavy: imported on use
 
     started = time.perf_counter()
@@ -116,7 +116,7 @@ def run_build(
         text = f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}" + (
             f"\n{_indent(detail.value)}" if detail is not None else ""
         )
-        if evaluation.check_name == SOURCE_FRESHNESS_CHECK:
+        if evaluation.check_name == steps.SOURCE_FRESHNESS_CHECK:
             # Stale inputs are reported, in the UI with dbt's error level, but they do not
             # fail the build: what was built is correct, there was just nothing new.
             meta = {k: v.value for k, v in evaluation.metadata.items()}
@@ -131,7 +131,7 @@ def run_build(
             outcome.checks_failed.append(text)
     for stats in instance.get_run_step_stats(result.run_id):
         if stats.start_time and stats.end_time:
-            stage = _stage_of(stats.step_key)
+            stage = steps.summary_label(stats.step_key)
             outcome.stage_seconds[stage] = (
                 outcome.stage_seconds.get(stage, 0.0) + stats.end_time - stats.start_time
             )
@@ -151,23 +151,6 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
-def _stage_of(step_key: str) -> str:
-    """The stage a Dagster step belongs to, for the elapsed-time summary."""
-    if step_key.endswith("dbt_source_freshness"):
-        return "source freshness"
-    if step_key.startswith("raw_"):
-        return "ingest"
-    if step_key.startswith("ces_dbt_assets"):
-        return "dbt build (models + tests)"
-    if "ge_" in step_key:
-        return "quality checks (Great Expectations)"
-    if step_key.startswith("ces_marts_serving"):
-        return "publish serving copy"
-    if step_key.startswith("ces_report"):
-        return "CES report"
-    return step_key
-
-
 def _indent(text: str) -> str:
     return "\n".join("      " + line for line in str(text).splitlines())
 
@@ -176,11 +159,10 @@ def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict
     """Row counts and reject reasons read back from the warehouse (read-only), and what the
     incremental facts recomputed in the build that started at `since`. Portable SQL: the
     same queries read a DuckDB or a PostgreSQL warehouse."""
-    from orchestration.ingest import warehouse
-
-    if settings.engine == "duckdb" and not settings.warehouse_path.exists():
+    engine = engine_for(settings)
+    if not engine.has_warehouse():
         return {}
-    with warehouse.reading(settings.engine, settings.warehouse_path) as db:
+    with engine.reading() as db:
         relations = db.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
             "where table_schema in ('raw', 'audit', 'staging', 'intermediate', 'marts') "
@@ -263,21 +245,8 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
     lines += [f"  ERROR {message}" for message in outcome.errors]
     if outcome.dbt_log and (outcome.errors or outcome.checks_failed):
         lines.append(f"dbt's log of this run: {outcome.dbt_log}")
-    serving = settings.serving_path
-    if settings.engine == "postgres":
-        lines.append(
-            "marts served in place to the PostgreSQL role bi_reader: grants verified"
-            if outcome.published
-            else "serving step NOT run (a blocking check or step failed): the marts bi_reader "
-            "reads may hold this build's rows; see the failures above"
-        )
-    elif outcome.published:
-        lines.append(f"serving copy for BI published: {serving}")
-    else:
-        lines.append(
-            f"serving copy NOT published (a blocking check or step failed); "
-            f"{serving} is left as it was"
-        )
+    engine = engine_for(settings)
+    lines.append(engine.publish_summary(outcome.published))
     if outcome.report:
         checked = outcome.report.get("browser_check")
         shot = outcome.report.get("screenshot")
@@ -290,7 +259,7 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
         lines.append(f"quality report (Great Expectations Data Docs): {docs}")
     summary = warehouse_summary(settings, since=outcome.started_at)
     if summary:
-        lines += ["", f"warehouse: {settings.warehouse_location}"]
+        lines += ["", f"warehouse: {engine.location}"]
         lines += [f"  {name:<48}{count:>12,}" for name, count in summary["counts"].items()]
         refreshed = summary["refreshed"]
         if refreshed:

@@ -44,7 +44,9 @@ def _build(args: argparse.Namespace) -> int:
         settings = Settings.from_env(
             landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
         )
-        location = settings.warehouse_location
+        from orchestration.engines import engine_for
+
+        location = engine_for(settings).location
     except ValueError as error:  # an unknown target, or CES_NOW not a date or time
         print(f"ces build: {error}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ is newer than every dbt source file before it loads (a fresh clone has none).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -49,3 +50,19 @@ def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
         dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
         dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
+
+
+def read_manifest(manifest_path: Path | None = None) -> dict:
+    """The parsed dbt manifest (parsed first when stale), the one reader of the file for
+    the assets, the serving step and the freshness checks."""
+    path = Path(manifest_path) if manifest_path is not None else ensure_manifest()
+    return json.loads(path.read_text())
+
+
+def model_nodes(manifest: dict, folder: str | None = None) -> list[dict]:
+    """The manifest's model nodes, those under models/<folder>/ when folder is given."""
+    return [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and (folder is None or node["fqn"][1:2] == [folder])
+    ]

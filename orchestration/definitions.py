@@ -18,9 +18,9 @@ from orchestration.sensors import build_landing_sensor, build_status_sensors
 from orchestration.settings import Settings
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    settings = settings or Settings.from_env()
-    settings.export_env()
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The whole code location for resolved settings (`ces build` and the tests pass
+    theirs; the caller has published them for dbt's subprocess with `export_env`)."""
     policy = marts_freshness_policy(settings.freshness_hours)
 
     def with_marts_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
@@ -44,4 +44,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dagster dev -m orchestration.definitions` loads: the settings of the
+    environment, resolved once and published once for dbt's subprocess."""
+    settings = Settings.from_env()
+    settings.export_env()
+    return build_definitions(settings)

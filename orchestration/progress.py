@@ -15,28 +15,7 @@ from typing import TextIO
 
 import dagster as dg
 
-# Checks reported when they pass too (failed checks are always reported).
-_REPORTED_CHECKS = ("ge_", "dbt_source_freshness")
-
-_STEP_LABELS = {
-    "raw_": "ingest",
-    "ces_dbt_assets": "dbt build",
-    "ces_marts_serving": "publish",
-    "ces_report": "report",
-}
-
-
-def _label(step_key: str | None) -> str:
-    if not step_key:
-        return "run"
-    if step_key.endswith("dbt_source_freshness"):
-        return "freshness check"
-    if "_ge_" in step_key:
-        return f"quality gate {step_key[step_key.index('_ge_') + 1 :]}"
-    for prefix, label in _STEP_LABELS.items():
-        if step_key.startswith(prefix):
-            return f"{label} ({step_key})" if prefix == "raw_" else label
-    return step_key
+from orchestration import steps
 
 
 def _write(stream: TextIO, text: str) -> None:
@@ -111,14 +90,14 @@ class ProgressHandler(logging.Handler):
     def describe(event: dg.DagsterEvent, step_key: str | None) -> str | None:
         kind = event.event_type
         if kind == dg.DagsterEventType.STEP_START:
-            return f"started   {_label(step_key)}"
+            return f"started   {steps.progress_label(step_key)}"
         if kind == dg.DagsterEventType.STEP_SUCCESS:
             seconds = event.event_specific_data.duration_ms / 1000
-            return f"finished  {_label(step_key)} in {seconds:.1f} s"
+            return f"finished  {steps.progress_label(step_key)} in {seconds:.1f} s"
         if kind == dg.DagsterEventType.STEP_FAILURE:
-            return f"FAILED    {_label(step_key)}"
+            return f"FAILED    {steps.progress_label(step_key)}"
         if kind == dg.DagsterEventType.STEP_SKIPPED:
-            return f"skipped   {_label(step_key)} (an upstream step failed)"
+            return f"skipped   {steps.progress_label(step_key)} (an upstream step failed)"
         if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
             metadata = materialization.metadata
@@ -127,7 +106,7 @@ class ProgressHandler(logging.Handler):
             return f"  wrote   {materialization.asset_key.to_user_string()}{detail}"
         if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            if evaluation.passed and not evaluation.check_name.startswith(_REPORTED_CHECKS):
+            if evaluation.passed and not steps.is_reported_when_passed(evaluation.check_name):
                 return None  # the dbt tests that pass: counted in the summary
             status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
             asset = evaluation.asset_key.to_user_string()

@@ -17,9 +17,12 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestration.settings import PROJECT_DIR, duckdb_memory_limit, postgres_connection_settings
+from orchestration.settings import PROJECT_DIR
+
+if TYPE_CHECKING:
+    from orchestration.engines import Engine
 
 SUITES_DIR = PROJECT_DIR / "expectations"
 SEVERITIES = ("error", "warn")
@@ -218,59 +221,24 @@ def _context(warehouse_dir: Path):
     return context
 
 
-def validate_suite(suite: SuiteSpec, warehouse_path: Path, sample_size: int = 5) -> SuiteOutcome:
+def validate_suite(suite: SuiteSpec, engine: Engine, sample_size: int = 5) -> SuiteOutcome:
     """Run one suite against its table by SQL push-down and build the Data Docs."""
-    return validate_suites([suite], warehouse_path, sample_size)[0]
-
-
-def postgres_connection_string() -> str:
-    """SQLAlchemy URL of the PostgreSQL warehouse (CES_PG_*)."""
-    from sqlalchemy.engine import URL
-
-    pg = postgres_connection_settings()
-    return URL.create(
-        "postgresql+psycopg2",
-        username=str(pg["user"]),
-        password=str(pg["password"]) or None,
-        host=str(pg["host"]),
-        port=int(pg["port"]),
-        database=str(pg["dbname"]),
-    ).render_as_string(hide_password=False)
+    return validate_suites([suite], engine, sample_size)[0]
 
 
 def validate_suites(
-    suites: list[SuiteSpec],
-    warehouse_path: Path,
-    sample_size: int = 5,
-    target: str = "duckdb",
+    suites: list[SuiteSpec], engine: Engine, sample_size: int = 5
 ) -> list[SuiteOutcome]:
     """Run the suites against their tables by SQL push-down, in one GE checkpoint: one
-    context, one connection pool and one Data Docs rebuild for all of them. The GE context
-    and Data Docs live beside `warehouse_path`; with target "postgres" the tables are read
-    from the PostgreSQL warehouse (CES_PG_*)."""
+    context, one connection pool and one Data Docs rebuild for all of them. The tables are
+    read through the engine's datasource; the GE context and Data Docs live in its
+    warehouse folder."""
     import great_expectations as gx
 
     install_duckdb_result_buffering()
-    warehouse_dir = warehouse_path.parent
     with _context_lock:
-        context = _context(warehouse_dir)
-        if target == "postgres":
-            datasource = context.data_sources.add_or_update_postgres(
-                name="ces_warehouse",
-                connection_string=postgres_connection_string(),
-                kwargs={"connect_args": {"options": "-c timezone=UTC"}},
-            )
-        else:
-            datasource = context.data_sources.add_or_update_sql(
-                name="ces_warehouse",
-                connection_string=f"duckdb:///{warehouse_path}",
-                kwargs={
-                    "connect_args": {
-                        "read_only": True,
-                        "config": {"memory_limit": duckdb_memory_limit()},
-                    }
-                },
-            )
+        context = _context(engine.warehouse_dir)
+        datasource = engine.add_ge_datasource(context, "ces_warehouse")
         existing = {a.name for a in datasource.assets}
         validations = []
         for suite in suites:
@@ -319,7 +287,9 @@ def validate_suites(
             data_docs_index=None,
         )
         with _context_lock:
-            outcome.data_docs_index = write_quality_index(warehouse_dir / "data_docs", outcome)
+            outcome.data_docs_index = write_quality_index(
+                engine.warehouse_dir / "data_docs", outcome
+            )
         outcomes.append(outcome)
     return outcomes
 

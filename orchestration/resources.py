@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 
@@ -14,9 +14,9 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 
 from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, VENV_DBT
-from orchestration.ingest import warehouse
+from orchestration.engines import Engine, make_engine
 from orchestration.ingest.sinks import Sink
-from orchestration.settings import Settings, postgres_location, target_engine
+from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PostgresConnection, Settings
 
 
 class LeanDbtCliResource(DbtCliResource):
@@ -45,13 +45,20 @@ class LeanDbtCliResource(DbtCliResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where landing files are read from and where the warehouse is: the DuckDB file in
-    warehouse_dir, or the PostgreSQL server of CES_PG_* when the dbt target is a postgres
-    one (warehouse_dir then keeps only logs, Data Docs and the build status)."""
+    """Where landing files are read from and where the warehouse is, resolved once from
+    Settings: the engine of the dbt target (orchestration/engines/) does the rest. The
+    assets and checks reach the warehouse only through this resource."""
 
     landing_dir: str
     warehouse_dir: str
     dbt_target: str = "duckdb"
+    engine_name: str = "duckdb"  # the target's adapter type in profiles.yml
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    pg_host: str = "localhost"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_database: str = "ces"
     # The pinned project clock (CES_NOW) as "YYYY-MM-DD HH:MM:SS" UTC, or None: the machine's.
     clock_now: str | None = None
 
@@ -60,58 +67,57 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.landing_dir)
 
     @property
-    def warehouse_path(self) -> Path:
-        return Path(self.warehouse_dir) / "ces.duckdb"
-
-    @property
-    def engine(self) -> str:
-        return target_engine(self.dbt_target)
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The DuckDB warehouse file, closed on exit so dbt can open it afterwards."""
-        conn = warehouse.connect(self.warehouse_path, read_only=read_only)
-        try:
-            if not read_only:
-                warehouse.ensure_schema(conn)
-            yield conn
-        finally:
-            conn.close()
+    def engine(self) -> Engine:
+        """The warehouse's engine: sessions, quality datasource, publishing."""
+        return make_engine(
+            self.engine_name,
+            Path(self.warehouse_dir),
+            self.memory_limit,
+            PostgresConnection(
+                host=self.pg_host,
+                port=self.pg_port,
+                user=self.pg_user,
+                password=self.pg_password,
+                dbname=self.pg_database,
+            ),
+        )
 
     def ingesting(self) -> AbstractContextManager[tuple[duckdb.DuckDBPyConnection, Sink]]:
-        """The staging connection and the sink ingestion writes through, on either engine."""
-        return warehouse.ingesting(self.engine, self.warehouse_path)
+        """The staging connection and the sink ingestion writes through."""
+        return self.engine.ingesting()
 
     def reading(self) -> AbstractContextManager[Sink]:
-        """Read-only queries (`?` placeholders) on the warehouse, on either engine."""
-        return warehouse.reading(self.engine, self.warehouse_path)
-
-    @property
-    def serving_path(self) -> Path:
-        return Path(self.warehouse_dir) / "ces_marts.duckdb"
+        """Read-only queries (`?` placeholders) on the warehouse."""
+        return self.engine.reading()
 
     @property
     def report_dir(self) -> Path:
         return Path(self.warehouse_dir) / "report"
 
     def serving(self) -> AbstractContextManager[Sink]:
-        """Read-only queries on what BI users read: the serving copy on DuckDB, the
-        warehouse's marts on PostgreSQL."""
-        return warehouse.reading(self.engine, self.serving_path)
+        """Read-only queries on what BI users read."""
+        return self.engine.serving()
 
     @property
     def serving_label(self) -> str:
-        if self.engine == "postgres":
-            return f"the marts schema of {postgres_location()}"
-        return f"the serving copy {self.serving_path}"
+        return self.engine.serving_label
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    pg = settings.postgres
     return {
         "warehouse": WarehouseResource(
             landing_dir=str(settings.landing_dir),
             warehouse_dir=str(settings.warehouse_dir),
             dbt_target=settings.dbt_target,
+            engine_name=settings.engine,
+            memory_limit=settings.memory_limit,
+            pg_host=pg.host,
+            pg_port=pg.port,
+            pg_user=pg.user,
+            # shown masked in the UI when it comes from the environment
+            pg_password=dg.EnvVar("CES_PG_PASSWORD") if pg.password else "",
+            pg_database=pg.dbname,
             clock_now=settings.pinned_now and settings.pinned_now.isoformat(sep=" "),
         ),
         "dbt": LeanDbtCliResource(

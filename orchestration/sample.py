@@ -29,6 +29,7 @@ import duckdb
 
 from orchestration.ingest.contract import SURVEY_RESPONSES, TICKETS
 from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.sql import sql_literal
 
 # touchpoint, share of interactions, ease at start, change over the period,
 # probability the interaction is a support ticket, interaction is an order
@@ -113,7 +114,7 @@ def read_registry(seeds_dir: Path = PROJECT_DIR / "seeds") -> dict[str, Scale]:
 def _sql_list(values) -> str:
     def one(v) -> str:
         if isinstance(v, str):
-            return "'" + v.replace("'", "''") + "'"
+            return sql_literal(v)
         if isinstance(v, bool):
             return "true" if v else "false"
         return repr(v)

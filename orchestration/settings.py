@@ -8,7 +8,7 @@ on where things are whatever the current directory is.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -29,20 +29,41 @@ DEV_PSEUDONYM_SALT = "ces-dev-salt-change-me"
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 
 
-def duckdb_memory_limit() -> str:
-    """The memory limit from CES_DUCKDB_MEMORY_LIMIT (a DuckDB size such as "4GB")."""
-    return os.environ.get("CES_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+@dataclass(frozen=True)
+class PostgresConnection:
+    """The PostgreSQL warehouse (CES_PG_*, the variables profiles.yml reads too)."""
 
+    host: str = "localhost"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = ""
+    dbname: str = "ces"
 
-def postgres_connection_settings() -> dict[str, str | int]:
-    """The PostgreSQL warehouse from CES_PG_* (the same variables profiles.yml reads)."""
-    return {
-        "host": os.environ.get("CES_PG_HOST") or "localhost",
-        "port": int(os.environ.get("CES_PG_PORT") or 5432),
-        "user": os.environ.get("CES_PG_USER") or "postgres",
-        "password": os.environ.get("CES_PG_PASSWORD") or "",
-        "dbname": os.environ.get("CES_PG_DATABASE") or "ces",
-    }
+    @classmethod
+    def from_env(cls) -> PostgresConnection:
+        return cls(
+            host=os.environ.get("CES_PG_HOST") or "localhost",
+            port=int(os.environ.get("CES_PG_PORT") or 5432),
+            user=os.environ.get("CES_PG_USER") or "postgres",
+            password=os.environ.get("CES_PG_PASSWORD") or "",
+            dbname=os.environ.get("CES_PG_DATABASE") or "ces",
+        )
+
+    @property
+    def location(self) -> str:
+        """postgresql://user@host:port/database, without the password, for messages."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def connect_kwargs(self, **overrides) -> dict[str, str | int]:
+        """Keyword arguments of psycopg2.connect."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.dbname,
+            **overrides,
+        }
 
 
 def parse_clock(text: str | None) -> datetime | None:
@@ -90,12 +111,6 @@ def target_engine(target: str) -> str:
     return targets[target]
 
 
-def postgres_location() -> str:
-    """The PostgreSQL warehouse as user@host:port/database (no password), for messages."""
-    pg = postgres_connection_settings()
-    return f"postgresql://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
-
-
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -111,6 +126,12 @@ class Settings:
     # future-timestamp check and `ces sample`'s default last day. Bookkeeping times (when a
     # file was loaded, a row refreshed, a run finished) always come from the machine.
     pinned_now: datetime | None = None
+    # Where the warehouse is built: the dbt target's type in profiles.yml, resolved once.
+    engine: str = "duckdb"
+    # DuckDB's buffer limit for every connection of a build (CES_DUCKDB_MEMORY_LIMIT).
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    # The PostgreSQL warehouse (CES_PG_*), used by postgres targets.
+    postgres: PostgresConnection = field(default_factory=PostgresConnection)
 
     def now(self) -> datetime:
         """The project's now, naive UTC: CES_NOW when pinned, else the machine's clock."""
@@ -127,23 +148,9 @@ class Settings:
         return self.warehouse_dir / "ces.duckdb"
 
     @property
-    def engine(self) -> str:
-        """Where the warehouse is built: "duckdb" (warehouse_path) or "postgres" (CES_PG_*)."""
-        return target_engine(self.dbt_target)
-
-    @property
-    def warehouse_location(self) -> str:
-        """The warehouse, as a path or a PostgreSQL address (for messages)."""
-        return postgres_location() if self.engine == "postgres" else str(self.warehouse_path)
-
-    @property
     def serving_path(self) -> Path:
-        """The read-only copy of the marts that BI users open."""
+        """The read-only copy of the marts that BI users open (DuckDB targets)."""
         return self.warehouse_dir / "ces_marts.duckdb"
-
-    @property
-    def project_dir(self) -> Path:
-        return PROJECT_DIR
 
     @classmethod
     def from_env(
@@ -155,10 +162,14 @@ class Settings:
         """Explicit arguments win over CES_* environment variables, which win over defaults."""
         landing = landing_dir or os.environ.get("CES_LANDING_DIR") or "data/landing"
         warehouse = warehouse_dir or os.environ.get("CES_WAREHOUSE_DIR") or "warehouse"
+        target = dbt_target or os.environ.get("CES_DBT_TARGET") or "duckdb"
         return cls(
             landing_dir=Path(landing).expanduser().resolve(),
             warehouse_dir=Path(warehouse).expanduser().resolve(),
-            dbt_target=dbt_target or os.environ.get("CES_DBT_TARGET") or "duckdb",
+            dbt_target=target,
+            engine=target_engine(target),
+            memory_limit=os.environ.get("CES_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+            postgres=PostgresConnection.from_env(),
             pseudonym_salt=os.environ.get("CES_PSEUDONYM_SALT") or DEV_PSEUDONYM_SALT,
             schedule_cron=os.environ.get("CES_SCHEDULE_CRON") or "0 6 * * *",
             schedule_timezone=os.environ.get("CES_SCHEDULE_TIMEZONE") or "UTC",
@@ -167,9 +178,19 @@ class Settings:
         )
 
     def export_env(self) -> None:
-        """Publish the resolved settings to the environment read by dbt's profiles.yml."""
+        """Publish the resolved settings to the environment read by dbt's profiles.yml (dbt
+        runs in a subprocess); nothing in this process reads them back."""
         os.environ["CES_LANDING_DIR"] = str(self.landing_dir)
         os.environ["CES_WAREHOUSE_DIR"] = str(self.warehouse_dir)
         os.environ["CES_DBT_TARGET"] = self.dbt_target
         os.environ.setdefault("CES_PSEUDONYM_SALT", self.pseudonym_salt)
-        os.environ["CES_DUCKDB_MEMORY_LIMIT"] = duckdb_memory_limit()
+        os.environ["CES_DUCKDB_MEMORY_LIMIT"] = self.memory_limit
+        pg = self.postgres
+        for name, value in (
+            ("CES_PG_HOST", pg.host),
+            ("CES_PG_PORT", str(pg.port)),
+            ("CES_PG_USER", pg.user),
+            ("CES_PG_PASSWORD", pg.password),
+            ("CES_PG_DATABASE", pg.dbname),
+        ):
+            os.environ[name] = value

@@ -124,11 +124,15 @@ def pg_database(postgres_server, request, monkeypatch: pytest.MonkeyPatch) -> di
     from orchestration.ingest import warehouse as wh
 
     name = "ces_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
+    from orchestration.settings import PostgresConnection
+
     admin = wh.connect_postgres(
-        host=postgres_server["CES_PG_HOST"],
-        port=int(postgres_server["CES_PG_PORT"]),
-        user=postgres_server["CES_PG_USER"],
-        dbname="postgres",
+        PostgresConnection(
+            host=postgres_server["CES_PG_HOST"],
+            port=int(postgres_server["CES_PG_PORT"]),
+            user=postgres_server["CES_PG_USER"],
+            dbname="postgres",
+        )
     )
     admin.autocommit = True
     with admin.cursor() as cursor:

@@ -250,7 +250,8 @@ def test_the_serving_copy_takes_only_the_rows_rewritten_since_the_previous_copy(
     loses the rows the warehouse deleted, and keeps the rest; other tables, tables whose
     columns changed and tables mostly rewritten are copied whole; the result always equals
     the warehouse's marts."""
-    from orchestration.assets.publish import incremental_mart_keys, publish_serving_copy
+    from orchestration.assets.publish import incremental_mart_keys
+    from orchestration.engines.duckdb import publish_serving_copy
 
     assert incremental_mart_keys() == {
         "fct_ces_responses": ["response_id"],

@@ -305,7 +305,7 @@ def test_every_duckdb_connection_of_a_build_has_the_memory_limit(settings, monke
     """Ingest, publish and the quality checks open DuckDB in the build process; dbt opens it
     in its own process through profiles.yml. All take CES_DUCKDB_MEMORY_LIMIT."""
     from orchestration.dbt_project import VENV_DBT
-    from orchestration.ingest import warehouse
+    from orchestration.engines import engine_for
     from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PROJECT_DIR
 
     def dbt_memory_limit() -> str:
@@ -339,7 +339,13 @@ def test_every_duckdb_connection_of_a_build_has_the_memory_limit(settings, monke
     assert dbt_memory_limit() == "953.6 MiB"
 
     monkeypatch.setenv("CES_DUCKDB_MEMORY_LIMIT", "512MB")
-    settings.export_env()
-    with warehouse.connect(settings.warehouse_path) as conn:
+    lower = Settings.from_env(
+        landing_dir=settings.landing_dir, warehouse_dir=settings.warehouse_dir
+    )
+    assert lower.memory_limit == "512MB"
+    lower.export_env()
+    with engine_for(lower).ingesting() as (conn, _):
         assert conn.execute("select current_setting('memory_limit')").fetchone() == ("488.2 MiB",)
+    with engine_for(lower).reading() as db:
+        assert db.execute("select current_setting('memory_limit')") == [("488.2 MiB",)]
     assert dbt_memory_limit() == "488.2 MiB"

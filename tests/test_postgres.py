@@ -16,6 +16,7 @@ from orchestration.ingest import loader, warehouse
 from orchestration.ingest.contract import STREAMS, SURVEY_RESPONSES
 from orchestration.ingest.sinks import PostgresSink
 from orchestration.sample import generate_sample
+from orchestration.settings import PostgresConnection
 
 # Compared between the engines: every column but those that differ per load (ids, clocks).
 NOT_COMPARED = {"_loaded_at", "load_id", "rejected_at", "loaded_at", "duration_ms"}
@@ -57,7 +58,7 @@ def test_ingest_into_postgres_keeps_every_guarantee_and_equals_duckdb(
     manifest on PostgreSQL as on DuckDB; a second run reads nothing again."""
     duck = warehouse.connect(tmp_path / "warehouse" / "ces.duckdb")
     warehouse.ensure_schema(duck)
-    pg = warehouse.connect_postgres()
+    pg = warehouse.connect_postgres(PostgresConnection.from_env())
     warehouse.ensure_schema_postgres(pg)
     stage = duckdb.connect()
     sink = PostgresSink(pg)
@@ -105,7 +106,7 @@ def test_a_file_that_fails_before_commit_leaves_nothing_in_postgres(pg_database,
         + "R3,ces2_agree_7,C3,checkout\n",
         encoding="utf-8",
     )
-    pg = warehouse.connect_postgres()
+    pg = warehouse.connect_postgres(PostgresConnection.from_env())
     warehouse.ensure_schema_postgres(pg)
     stage, sink = duckdb.connect(), PostgresSink(pg)
 
@@ -198,7 +199,7 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
     assert not (pg_dir / "ces.duckdb").exists()
     # the second builds were incremental, and recomputed the same answers and periods
     recomputed = re.compile(r"recomputed by this build: ([\d,]+) CES answers.*")
-    pg = warehouse.connect_postgres()
+    pg = warehouse.connect_postgres(PostgresConnection.from_env())
     total = postgres_query(pg, "select count(*) from marts.fct_ces_responses")[0][0]
     assert 0 < int(recomputed.search(printed).group(1).replace(",", "")) < total, printed
     assert recomputed.search(printed).group(0) == recomputed.search(on_duckdb).group(0)
@@ -237,9 +238,10 @@ def assert_serving_step_refuses_wrong_grants() -> None:
     table it can."""
     import dagster as dg
 
-    from orchestration.assets.publish import check_postgres_serving, mart_models
+    from orchestration.assets.publish import mart_models
+    from orchestration.engines.postgres import PostgresEngine, check_postgres_serving
 
-    admin = warehouse.connect_postgres()
+    admin = warehouse.connect_postgres(PostgresConnection.from_env())
     admin.autocommit = True
     postgres_query(
         admin,
@@ -247,7 +249,8 @@ def assert_serving_step_refuses_wrong_grants() -> None:
         "revoke select on marts.dim_date from bi_reader; select 1",
     )
     admin.close()
-    with warehouse.reading("postgres", Path("unused")) as db, pytest.raises(dg.Failure) as failure:
+    engine = PostgresEngine(Path("unused"), PostgresConnection.from_env())
+    with engine.reading() as db, pytest.raises(dg.Failure) as failure:
         check_postgres_serving(db, mart_models())
     assert failure.value.description == (
         "bi_reader cannot read marts dim_date; bi_reader can read tables outside marts: raw.tickets"
@@ -258,10 +261,13 @@ def assert_quality_gates_agree(duck_path: Path, postgres_docs: Path) -> None:
     """Great Expectations by SQL push-down on PostgreSQL: every expectation of every suite
     has the same outcome and observed value as on DuckDB."""
     from orchestration import quality
+    from orchestration.engines import DuckDBEngine, PostgresEngine
 
     suites = quality.load_suites()
-    on_duckdb = quality.validate_suites(suites, duck_path)
-    on_postgres = quality.validate_suites(suites, postgres_docs, target="postgres")
+    on_duckdb = quality.validate_suites(suites, DuckDBEngine(duck_path))
+    on_postgres = quality.validate_suites(
+        suites, PostgresEngine(postgres_docs.parent, PostgresConnection.from_env())
+    )
 
     def outcomes(results):
         return sorted(
@@ -284,7 +290,9 @@ def assert_bi_reader_sees_only_marts(env: dict[str, str]) -> None:
     import psycopg2
     from psycopg2 import errors
 
-    reader = warehouse.connect_postgres(user="bi_reader", password="")
+    reader = warehouse.connect_postgres(
+        PostgresConnection.from_env(), user="bi_reader", password=""
+    )
     reader.autocommit = True
     try:
         for table in ("marts.fct_ces_touchpoint_period", "marts.fct_ces_responses"):

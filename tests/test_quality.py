@@ -14,6 +14,7 @@ import pytest
 
 from orchestration import quality
 from orchestration.cli import main
+from orchestration.engines import DuckDBEngine
 from orchestration.sample import generate_sample
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ def test_every_suite_file_is_complete():
 def test_a_clean_warehouse_passes_every_blocking_expectation(built):
     _, warehouse_dir = built
     for spec in quality.load_suites():
-        outcome = quality.validate_suite(spec, warehouse_dir / "ces.duckdb")
+        outcome = quality.validate_suite(spec, DuckDBEngine(warehouse_dir / "ces.duckdb"))
         assert outcome.failed_errors == [], spec.name
         assert len(outcome.outcomes) == len(spec.expectations)
 
@@ -170,7 +171,7 @@ CORRUPTIONS = [
 @pytest.mark.parametrize(("suite_name", "sql", "expected"), CORRUPTIONS)
 def test_each_blocking_family_fails_on_corrupted_data(built, tmp_path, suite_name, sql, expected):
     database = corrupted_copy(built, tmp_path, sql)
-    outcome = quality.validate_suite(suite(suite_name), database)
+    outcome = quality.validate_suite(suite(suite_name), DuckDBEngine(database))
     failed = {(o.expectation_type, o.column) for o in outcome.failed_errors}
     assert set(expected) <= failed, failed
     for o in outcome.failed_errors:
@@ -186,7 +187,7 @@ def test_observed_values_and_a_sample_of_bad_rows_are_reported(built, tmp_path):
         "where response_id in (select response_id from marts.fct_ces_responses "
         "order by response_id limit 2)",
     )
-    outcome = quality.validate_suite(suite("fct_ces_responses"), database)
+    outcome = quality.validate_suite(suite("fct_ces_responses"), DuckDBEngine(database))
     (bad,) = [o for o in outcome.failed_errors if o.column == "ease_7pt"]
     assert bad.unexpected_count == 2
     assert bad.sample == [9.0, 9.0]
@@ -200,7 +201,7 @@ def test_a_resolution_before_creation_is_a_warning_not_a_block(built, tmp_path):
         "update marts.fct_ticket_effort set is_resolved_before_created = true "
         "where ticket_id = (select min(ticket_id) from marts.fct_ticket_effort)",
     )
-    outcome = quality.validate_suite(suite("fct_ticket_effort"), database)
+    outcome = quality.validate_suite(suite("fct_ticket_effort"), DuckDBEngine(database))
     assert outcome.failed_errors == []
     assert [(o.expectation_type, o.column) for o in outcome.failed_warnings] == [
         ("expect_column_values_to_be_in_set", "is_resolved_before_created")
@@ -216,7 +217,9 @@ def test_validation_runs_in_sql_without_pandas(built, monkeypatch):
     for name in ("read_sql", "read_sql_query", "read_sql_table"):
         monkeypatch.setattr(pandas, name, refuse)
     _, warehouse_dir = built
-    outcome = quality.validate_suite(suite("fct_ces_responses"), warehouse_dir / "ces.duckdb")
+    outcome = quality.validate_suite(
+        suite("fct_ces_responses"), DuckDBEngine(warehouse_dir / "ces.duckdb")
+    )
     assert outcome.failed_errors == []
 
 

@@ -38,6 +38,10 @@ HELPDESK_CSV = SHARED_TICKETS / "customer_support_tickets.csv"
             "format: csv\nfiles: a/*.csv\ncolour: red\noutputs: {}",
             "top level: unknown key(s) colour",
         ),
+        (  # no longer a key: it was parsed and ignored, files are UTF-8 or Latin-1
+            "format: csv\nfiles: a/*.csv\nencoding: cp1252\noutputs: {}",
+            "top level: unknown key(s) encoding",
+        ),
         (
             "format: csv\nfiles: a/*.csv\noutputs:\n  tickets:\n"
             "    fields: {ticket_id: A, mood: B}",

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration import quality
-from orchestration.dbt_project import DBT_PROJECT, ensure_manifest
+from orchestration.dbt_project import DBT_PROJECT, ensure_manifest, read_manifest
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
 
@@ -70,7 +70,7 @@ class DbtBuildConfig(dg.Config):
 def _relations() -> dict[str, str]:
     """unique_id -> schema.table of every seed and stored model (tables, incremental) in
     the manifest; views are not counted, counting one would run its whole query."""
-    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+    manifest = read_manifest(DBT_PROJECT.manifest_path)
     return {
         unique_id: f"{node['schema']}.{node['alias']}"
         for unique_id, node in manifest["nodes"].items()

@@ -6,16 +6,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration import report
+from orchestration import report, steps
 from orchestration.resources import WarehouseResource
-
-
-def _family(check_name: str) -> str:
-    if check_name.startswith("ge_"):
-        return "Great Expectations suites"
-    if check_name == "dbt_source_freshness":
-        return "source freshness"
-    return "dbt data tests"
 
 
 def run_checks(context: dg.AssetExecutionContext) -> report.CheckSummary:
@@ -27,7 +19,7 @@ def run_checks(context: dg.AssetExecutionContext) -> report.CheckSummary:
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
         warned = evaluation.severity == dg.AssetCheckSeverity.WARN
-        summary.add(_family(evaluation.check_name), evaluation.passed, warned)
+        summary.add(steps.check_family(evaluation.check_name), evaluation.passed, warned)
     return summary
 
 

@@ -10,18 +10,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from orchestration.dbt_project import DBT_PROJECT
+from orchestration.dbt_project import DBT_PROJECT, read_manifest
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
-
-SOURCE_FRESHNESS_CHECK = "dbt_source_freshness"
+from orchestration.steps import SOURCE_FRESHNESS_CHECK
 
 _PERIOD_HOURS = {"minute": 1 / 60, "hour": 1.0, "day": 24.0}
 
@@ -54,7 +52,7 @@ def _hours(threshold: dict | None) -> float | None:
 
 
 def load_source_freshness(manifest_path: Path = DBT_PROJECT.manifest_path) -> list[SourceFreshness]:
-    manifest = json.loads(Path(manifest_path).read_text())
+    manifest = read_manifest(manifest_path)
     contracts = []
     for source in manifest["sources"].values():
         asset_key = source.get("meta", {}).get("dagster", {}).get("asset_key")

@@ -6,6 +6,7 @@ import dagster as dg
 from orchestration import quality
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
+from orchestration.steps import GE_CHECK_PREFIX
 
 
 def _metadata(outcome: quality.SuiteOutcome) -> dict:
@@ -58,7 +59,7 @@ def build_quality_checks(
     once and validates the selected suites in one checkpoint (a check selected alone in
     the UI validates only its suite)."""
     suites = quality.load_suites() if suites is None else suites
-    by_check = {f"ge_{suite.name}": suite for suite in suites}
+    by_check = {f"{GE_CHECK_PREFIX}{suite.name}": suite for suite in suites}
     specs = [
         dg.AssetCheckSpec(
             name,
@@ -76,9 +77,7 @@ def build_quality_checks(
         selected = [
             by_check[name] for name in sorted(k.name for k in context.selected_asset_check_keys)
         ]
-        for outcome in quality.validate_suites(
-            selected, warehouse.warehouse_path, target=warehouse.engine
-        ):
+        for outcome in quality.validate_suites(selected, warehouse.engine):
             yield _result(outcome)
 
     return [_checks]

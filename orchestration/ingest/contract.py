@@ -6,7 +6,9 @@ are decided in the dbt staging models.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
@@ -80,3 +82,13 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_loaded_at", "TIMESTAMP"),  # UTC time the file was loaded
     ("_file_hash", "TEXT"),  # sha256 of the file's bytes
 )
+
+
+def visible_files(paths: Iterable[Path], root: Path) -> list[Path]:
+    """The regular files among `paths`, in name order, leaving out any whose name or
+    folder below `root` starts with "." (partial uploads, editor and OS files)."""
+    return sorted(
+        p
+        for p in paths
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )

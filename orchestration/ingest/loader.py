@@ -13,13 +13,9 @@ touches only the header, the byte-level encoding check and the rejected records.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import hashlib
 import io
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,147 +23,34 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream
+from orchestration.ingest import vendors
+from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream, visible_files
 from orchestration.ingest.sinks import DuckDBSink, Sink
 from orchestration.ingest.sources import SourceConfig
-
-_CHUNK = 1 << 20
-_MAX_LINE_BYTES = 8 << 20
+from orchestration.ingest.staging import (
+    FileFacts,
+    FileLoadResult,
+    UnreadableFileError,
+    choose_text_encoding,
+    duckdb_reader_rejects,
+    extra_json,
+    read_header_records,
+    read_json_lines,
+    reject_options,
+    scan_file,
+)
+from orchestration.sql import sql_identifier, sql_literal
 
 # Hooks called after a file's rows are inserted and before its transaction commits.
 # Production code registers none; the atomicity test registers one that kills the process.
 BEFORE_COMMIT_HOOKS: list[Callable[[FileLoadResult], None]] = []
-
-# DuckDB's CSV error types, as the audit table names them, with a sentence for humans.
-_CSV_ERRORS: dict[str, tuple[str, str]] = {
-    "TOO MANY COLUMNS": ("wrong_column_count", "wrong column count"),
-    "MISSING COLUMNS": ("wrong_column_count", "wrong column count"),
-    "UNQUOTED VALUE": ("malformed_quoting", "malformed quoting"),
-    "INVALID STATE": ("malformed_quoting", "malformed quoting"),
-    "INVALID ENCODING": ("invalid_encoding", "invalid UTF-8 byte sequence"),
-    "LINE SIZE OVER MAXIMUM": ("line_too_long", f"line longer than {_MAX_LINE_BYTES} bytes"),
-}
-
-
-class UnreadableFileError(Exception):
-    """The file cannot be read as the format its name says (the whole file is rejected)."""
-
-    def __init__(self, error_type: str, reason: str, line: int | None = 1):
-        super().__init__(reason)
-        self.error_type = error_type
-        self.reason = reason
-        self.line = line
-
-
-@dataclass
-class FileLoadResult:
-    stream: str
-    file_path: str
-    file_hash: str
-    file_format: str
-    status: str
-    rows_landed: int = 0
-    rows_accepted: int = 0
-    rows_rejected: int = 0
-    # records that are not rows of this stream by design (e.g. a ticket never rated):
-    # counted with their reason, neither loaded nor rejected
-    rows_skipped: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    encoding: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    duration_ms: int = 0
-    load_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    @property
-    def warning(self) -> str | None:
-        return "; ".join(self.warnings) or None
-
-
-@dataclass
-class _FileFacts:
-    """What one streaming pass over the bytes tells: hash, size, encoding, oddities."""
-
-    sha256: str
-    size: int
-    is_utf8: bool
-    has_nul: bool
-    has_blank_line: bool
-    utf16_bom: bool
-
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_identifier(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
-
-
-def scan_file(path: Path) -> _FileFacts:
-    """Hash the file and check its encoding in one streaming pass (constant memory)."""
-    digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    is_utf8 = True
-    size = 0
-    has_nul = False
-    has_blank = False
-    first = b""
-    previous_tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            if not first:
-                first = chunk[:4]
-            digest.update(chunk)
-            size += len(chunk)
-            has_nul = has_nul or b"\x00" in chunk
-            window = previous_tail + chunk
-            has_blank = has_blank or b"\n\n" in window or b"\n\r\n" in window
-            previous_tail = chunk[-2:]
-            if is_utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    is_utf8 = False
-    if is_utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            is_utf8 = False
-    return _FileFacts(
-        sha256=digest.hexdigest(),
-        size=size,
-        is_utf8=is_utf8,
-        has_nul=has_nul,
-        has_blank_line=has_blank,
-        utf16_bom=first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
-    )
-
-
-def choose_text_encoding(facts: _FileFacts, result: FileLoadResult) -> str:
-    """UTF-8 (with or without BOM) is the contract; Latin-1 is read with a warning."""
-    if facts.utf16_bom or facts.has_nul:
-        raise UnreadableFileError(
-            "unreadable_encoding",
-            "file is not text in UTF-8 or Latin-1 (UTF-16 byte-order mark or NUL bytes); "
-            "re-export it as UTF-8",
-        )
-    if facts.is_utf8:
-        return "utf-8"
-    result.warnings.append(
-        "file is not valid UTF-8: read as Latin-1 (ISO-8859-1); check accented characters"
-    )
-    return "latin-1"
 
 
 def discover_files(folder: Path) -> list[Path]:
     """Every regular, non-hidden file below the stream's folder, in name order."""
     if not folder.is_dir():
         return []
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    return visible_files(folder.rglob("*"), folder)
 
 
 def load_stream(
@@ -219,8 +102,6 @@ def load_landing_file(
     config the file is a vendor export read as that config says (orchestration/ingest/
     vendors.py); the guarantees are the same."""
     sink = sink or DuckDBSink(conn)
-    from orchestration.ingest import vendors
-
     started = time.perf_counter()
     relative = path.relative_to(landing_dir).as_posix()
     file_format = _file_format(path, source)
@@ -345,7 +226,7 @@ def _plan_file(
     conn: duckdb.DuckDBPyConnection,
     stream: Stream,
     path: Path,
-    facts: _FileFacts,
+    facts: FileFacts,
     result: FileLoadResult,
 ) -> _FilePlan:
     if result.file_format == "parquet":
@@ -417,17 +298,16 @@ def _stage_file(
 
 def _read_csv_header(path: Path, encoding: str) -> list[str] | None:
     """The header record, parsed by Python's csv module (quoted names allowed)."""
-    python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-    with path.open("r", encoding=python_encoding, newline="") as handle:
-        records = csv.reader(handle)
-        header = next(records, None)
-        if header is not None and not any(cell.strip() for cell in header):
-            if next(records, None) is not None:
-                raise UnreadableFileError(
-                    "missing_header", "line 1 is blank: the header must be on the first line"
-                )
-            return None
-        return header
+    records = read_header_records(path, encoding, count=1)
+    header = records[0] if records else None
+    if header is not None and not any(cell.strip() for cell in header):
+        # only then read on: a record after the header may be far longer than csv allows
+        if len(read_header_records(path, encoding, count=2)) > 1:
+            raise UnreadableFileError(
+                "missing_header", "line 1 is blank: the header must be on the first line"
+            )
+        return None
+    return header
 
 
 def _match_columns(stream: Stream, names: Iterable[str]) -> tuple[dict[str, int], list[int]]:
@@ -454,71 +334,11 @@ def _missing_required(stream: Stream, mapping: dict[str, int]) -> list[str]:
     return [name for name in stream.required if name not in mapping]
 
 
-def _duckdb_reader_rejects(conn: duckdb.DuckDBPyConnection, table: str, header_lines: int) -> None:
-    """Move DuckDB's reader rejects into `_stage_rejects` and fix up good rows' line numbers.
-
-    DuckDB numbers reject lines itself; good rows only carry their order (`_rec`). With
-    the sorted reject lines r_1 < r_2 < ..., the k-th good row follows reject i exactly when
-    fewer than k good rows precede reject i, i.e. when r_i - header_lines - i < k.
-    """
-    cases = " ".join(
-        f"when {sql_literal(k)} then {sql_literal(code)}" for k, (code, _) in _CSV_ERRORS.items()
-    )
-    texts = " ".join(
-        f"when {sql_literal(k)} then {sql_literal(text)}" for k, (_, text) in _CSV_ERRORS.items()
-    )
-    conn.execute(
-        f"""
-        insert into _stage_rejects
-        select
-            line::bigint,
-            first(case upper(error_type::varchar) {cases} else 'malformed_record' end),
-            first(case upper(error_type::varchar) {texts} else 'malformed record' end)
-                || ': ' || string_agg(distinct error_message, '; '),
-            first(csv_line)
-        from _reader_rejects
-        group by line
-        """
-    )
-    conn.execute(
-        f"""
-        create or replace temp table _line_shift as
-        select line - {header_lines} - row_number() over (order by line) as accepted_before,
-               row_number() over (order by line) as rejects_so_far
-        from (select distinct line from _stage_rejects)
-        """
-    )
-    if conn.execute("select count(*) from _line_shift").fetchone()[0]:
-        conn.execute(
-            f"""
-            create or replace temp table {table} as
-            select s.* replace (
-                s._rec + {header_lines} + coalesce(j.rejects_so_far, 0) as _line
-            )
-            from {table} s
-            asof left join (
-                select accepted_before, max(rejects_so_far) as rejects_so_far
-                from _line_shift group by accepted_before
-            ) j on s._rec > j.accepted_before
-            """
-        )
-    conn.execute("drop table if exists _line_shift")
-    conn.execute("drop table if exists _reader_rejects")
-    conn.execute("drop table if exists _reader_scans")
-
-
-def _reject_options() -> str:
-    return (
-        "store_rejects = true, rejects_table = '_reader_rejects', "
-        f"rejects_scan = '_reader_scans', max_line_size = {_MAX_LINE_BYTES}"
-    )
-
-
 def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _FilePlan):
     header, mapping, encoding = plan.names, plan.mapping, plan.encoding or "utf-8"
     positional = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
     select = _contract_select(stream, {k: f"c{i}" for k, i in mapping.items()})
-    extra_json = _extra_json({header[i]: f"c{i}" for i in plan.extras})
+    extras = extra_json({header[i]: f"c{i}" for i in plan.extras})
     conn.execute(
         f"""
         create or replace temp table _stage as
@@ -526,64 +346,24 @@ def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan
             row_number() over () as _rec,
             row_number() over () + 1 as _line,
             {select},
-            {extra_json} as _extra
+            {extras} as _extra
         from read_csv(
             {sql_literal(str(path))},
             columns = {{{positional}}},
             header = true, auto_detect = false, strict_mode = true,
             delim = ',', quote = '"', escape = '"',
             encoding = {sql_literal(encoding)},
-            {_reject_options()}
+            {reject_options()}
         )
         """
     )
-    _duckdb_reader_rejects(conn, "_stage", header_lines=1)
+    duckdb_reader_rejects(conn, "_stage", header_lines=1)
     _reject_for_missing_columns(conn, stream, mapping)
-
-
-def _read_json_lines(conn: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> None:
-    """Each physical line into `_jsonl` (_rec, _line, _raw, _kind = its JSON type, null when
-    it is not JSON); lines that are not a JSON object are rejected with their reason, blank
-    lines are not records.
-
-    DuckDB's JSON type is text, so every JSON function parses the line again: the type is
-    found with one parse here, and staging parses each object twice more (values, keys).
-    """
-    conn.execute(
-        f"""
-        create or replace temp table _jsonl as
-        select _rec, _line, _raw, try(json_type(_raw)) as _kind
-        from (
-            select row_number() over () as _rec, row_number() over () as _line, j as _raw
-            from read_csv(
-                {sql_literal(str(path))},
-                columns = {{'j': 'VARCHAR'}},
-                header = false, auto_detect = false,
-                delim = '\x1e', quote = '', escape = '',
-                encoding = {sql_literal(encoding)},
-                {_reject_options()}
-            )
-        )
-        """
-    )
-    _duckdb_reader_rejects(conn, "_jsonl", header_lines=0)
-    # Blank lines are not records: they neither land nor are rejected.
-    conn.execute(
-        """
-        insert into _stage_rejects
-        select _line, 'malformed_json', 'malformed JSON: the line is not a valid JSON value', _raw
-        from _jsonl where _kind is null and trim(_raw) <> ''
-        union all
-        select _line, 'not_an_object', 'a JSON line must hold one object, found '
-            || lower(_kind), _raw
-        from _jsonl where _kind <> 'OBJECT'
-        """
-    )
 
 
 def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, encoding: str):
     """JSON Lines: each physical line is read as text, then parsed by DuckDB's JSON functions."""
-    _read_json_lines(conn, path, encoding)
+    read_json_lines(conn, path, encoding)
     required = "[" + ", ".join(sql_literal(c) for c in stream.required) + "]"
     known = "[" + ", ".join(sql_literal(c) for c in stream.columns) + "]"
     paths = "[" + ", ".join(sql_literal("$." + c) for c in stream.columns) + "]"
@@ -633,9 +413,7 @@ def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, 
     select = _contract_select(
         stream, {k: f"{sql_identifier(names[i])}::varchar" for k, i in mapping.items()}
     )
-    extra_json = _extra_json(
-        {names[i]: f"{sql_identifier(names[i])}::varchar" for i in plan.extras}
-    )
+    extras = extra_json({names[i]: f"{sql_identifier(names[i])}::varchar" for i in plan.extras})
     conn.execute(
         f"""
         create or replace temp table _stage as
@@ -643,7 +421,7 @@ def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, 
             file_row_number + 1 as _rec,
             file_row_number + 1 as _line,
             {select},
-            {extra_json} as _extra
+            {extras} as _extra
         from read_parquet({sql_literal(str(path))}, file_row_number = true)
         """
     )
@@ -654,13 +432,6 @@ def _contract_select(stream: Stream, sources: dict[str, str]) -> str:
     return ",\n            ".join(
         f"{sources.get(name, 'null::varchar')} as {sql_identifier(name)}" for name in stream.columns
     )
-
-
-def _extra_json(sources: dict[str, str]) -> str:
-    if not sources:
-        return "null::varchar"
-    pairs = ", ".join(f"{sql_literal(name)}, {expr}" for name, expr in sources.items())
-    return f"json_object({pairs})::varchar"
 
 
 def _reject_for_missing_columns(
@@ -732,7 +503,7 @@ REJECT_COLUMNS = [
 
 
 def _record_manifest(
-    sink: Sink, result: FileLoadResult, facts: _FileFacts, loaded_at: datetime
+    sink: Sink, result: FileLoadResult, facts: FileFacts, loaded_at: datetime
 ) -> None:
     sink.execute(
         "insert into audit.load_manifest (load_id, stream, file_path, file_hash, "

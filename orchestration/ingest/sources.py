@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from orchestration.ingest.contract import STREAMS, SURVEY_RESPONSES, TICKETS
+from orchestration.ingest.contract import STREAMS, SURVEY_RESPONSES, TICKETS, visible_files
 from orchestration.settings import PROJECT_DIR
 
 CONFIG_DIR = PROJECT_DIR / "config" / "sources"
@@ -45,10 +45,6 @@ class FieldSpec:
     lower: bool = False
     format: str | None = None
     timezone: str | None = None
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.column] if self.column else []
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,6 @@ class SourceConfig:
     format: str
     files: str
     delimiter: str = ","
-    encoding: str = "utf-8"
     drop: tuple[str, ...] = ()
     outputs: dict[str, Output] = field(default_factory=dict)
     # qualtrics
@@ -101,16 +96,7 @@ class SourceConfig:
 
     def matches(self, landing_dir: Path) -> list[Path]:
         """The landing files this source reads (dot-files and dot-folders ignored)."""
-        return sorted(
-            p
-            for p in landing_dir.glob(self.files)
-            if p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(landing_dir).parts)
-        )
-
-    @property
-    def label(self) -> str:
-        return f"{self.format} source {self.name} ({self.path.name})"
+        return visible_files(landing_dir.glob(self.files), landing_dir)
 
 
 def _fail(path: Path, where: str, message: str) -> SourceConfigError:
@@ -180,7 +166,7 @@ def load_source_config(path: Path) -> SourceConfig:
     fmt = raw.get("format")
     if fmt not in FORMATS:
         raise _fail(path, "format", f"{fmt!r} is not one of {FORMATS}")
-    common = {"format", "files", "description", "encoding", "delimiter", "drop"}
+    common = {"format", "files", "description", "delimiter", "drop"}
     allowed = {
         "csv": common | {"outputs"},
         "qualtrics": common | {"questions", "fields", "normal_statuses"},
@@ -199,7 +185,6 @@ def load_source_config(path: Path) -> SourceConfig:
         "format": fmt,
         "files": files,
         "delimiter": str(raw.get("delimiter", ",")),
-        "encoding": str(raw.get("encoding", "utf-8")).lower(),
         "drop": tuple(str(c) for c in raw.get("drop") or ()),
     }
     if len(kwargs["delimiter"]) != 1:

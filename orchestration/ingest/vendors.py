@@ -11,7 +11,6 @@ All reading and reshaping is DuckDB SQL; Python only reads the header records.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from collections.abc import Callable
@@ -20,10 +19,20 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.ingest import loader
 from orchestration.ingest.contract import STREAMS, TICKETS
-from orchestration.ingest.loader import UnreadableFileError, sql_identifier, sql_literal
 from orchestration.ingest.sources import FieldSpec, SourceConfig
+from orchestration.ingest.staging import (
+    FileFacts,
+    FileLoadResult,
+    UnreadableFileError,
+    choose_text_encoding,
+    duckdb_reader_rejects,
+    extra_json,
+    read_header_records,
+    read_json_lines,
+    reject_options,
+)
+from orchestration.sql import sql_identifier, sql_literal
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 QUALTRICS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -56,12 +65,12 @@ def plan_vendor_file(
     conn: duckdb.DuckDBPyConnection,
     source: SourceConfig,
     path: Path,
-    facts: loader._FileFacts,
-    result: loader.FileLoadResult,
+    facts: FileFacts,
+    result: FileLoadResult,
 ) -> VendorPlan:
     """Probe the file before its transaction opens (a DuckDB error inside a transaction
     aborts it); a file that cannot be read at all raises UnreadableFileError."""
-    encoding = loader.choose_text_encoding(facts, result)
+    encoding = choose_text_encoding(facts, result)
     result.encoding = encoding
     if source.format == "zendesk":
         document = path.suffix.lower() == ".json"
@@ -79,7 +88,7 @@ def plan_vendor_file(
                 )
         return VendorPlan(encoding=encoding, json_document=document)
     header_lines = 3 if source.format == "qualtrics" else 1
-    records = _read_header_records(path, encoding, source.delimiter, header_lines)
+    records = read_header_records(path, encoding, source.delimiter, header_lines)
     if not records or not any(cell.strip() for cell in records[0]):
         raise UnreadableFileError("missing_header", "line 1 is blank: the header must be on line 1")
     plan = VendorPlan(encoding=encoding, header=records[0], header_lines=header_lines)
@@ -104,13 +113,6 @@ def plan_vendor_file(
                 line=3,
             )
     return plan
-
-
-def _read_header_records(path: Path, encoding: str, delimiter: str, count: int) -> list[list[str]]:
-    python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-    with path.open("r", encoding=python_encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        return [row for _, row in zip(range(count), reader, strict=False)]
 
 
 # --- SQL for one field ---------------------------------------------------------------------
@@ -173,7 +175,7 @@ class _Columns:
 
     def extra_json(self, drop: tuple[str, ...]) -> str:
         dropped = {d.strip().lower() for d in drop}
-        return loader._extra_json(
+        return extra_json(
             {
                 name: f"c{i}"
                 for i, name in enumerate(self.header)
@@ -197,11 +199,11 @@ def _read_delimited(
             header = false, skip = {plan.header_lines}, auto_detect = false, strict_mode = true,
             delim = {sql_literal(source.delimiter)}, quote = '"', escape = '"',
             encoding = {sql_literal(plan.encoding)},
-            {loader._reject_options()}
+            {reject_options()}
         )
         """
     )
-    loader._duckdb_reader_rejects(conn, "_src", header_lines=plan.header_lines)
+    duckdb_reader_rejects(conn, "_src", header_lines=plan.header_lines)
 
 
 def _rejected_for_missing_columns(conn, source: SourceConfig, stream_name: str, columns) -> bool:
@@ -363,7 +365,7 @@ def _zendesk_tickets(conn: duckdb.DuckDBPyConnection, path: Path, plan: VendorPl
         )
         conn.execute("drop table _zd_file")
     else:
-        loader._read_json_lines(conn, path, plan.encoding)
+        read_json_lines(conn, path, plan.encoding)
         conn.execute(
             "create or replace temp table _zd as "
             "select _rec, _line, _raw::json as _doc, null::json as _metric_sets from _jsonl "
