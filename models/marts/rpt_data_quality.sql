@@ -15,7 +15,7 @@ landed as (
         cast(sum(rows_landed) as bigint) as n_rows_landed,
         cast(sum(rows_skipped) as bigint) as n_rows_skipped,
         max(loaded_at) as last_loaded_at
-    from {{ source('ingest_audit', 'load_manifest') }}
+    from {{ ref('stg_ingest_audit__load_manifest') }}
     group by stream
 
 ),
@@ -28,7 +28,7 @@ landing_rejects as (
         error_type as reason,
         count(*) as n_rows,
         max(rejected_at) as last_seen_at
-    from {{ source('ingest_audit', 'rejected_rows') }}
+    from {{ ref('stg_ingest_audit__rejected_rows') }}
     group by stream, error_type
 
 ),
