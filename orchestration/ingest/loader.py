@@ -32,6 +32,8 @@ from orchestration.ingest.staging import (
     FileLoadResult,
     UnreadableFileError,
     choose_text_encoding,
+    column_key,
+    contract_select,
     duckdb_reader_rejects,
     extra_json,
     read_header_records,
@@ -318,7 +320,7 @@ def _match_columns(stream: Stream, names: Iterable[str]) -> tuple[dict[str, int]
     mapping: dict[str, int] = {}
     extras: list[int] = []
     for position, name in enumerate(names):
-        key = name.strip().lower()
+        key = column_key(name)
         if key in stream.columns:
             if key in mapping:
                 raise UnreadableFileError(
@@ -337,7 +339,7 @@ def _missing_required(stream: Stream, mapping: dict[str, int]) -> list[str]:
 def _stage_csv(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _FilePlan):
     header, mapping, encoding = plan.names, plan.mapping, plan.encoding or "utf-8"
     positional = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
-    select = _contract_select(stream, {k: f"c{i}" for k, i in mapping.items()})
+    select = contract_select(stream, {k: f"c{i}" for k, i in mapping.items()})
     extras = extra_json({header[i]: f"c{i}" for i in plan.extras})
     conn.execute(
         f"""
@@ -410,7 +412,7 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, en
 
 def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _FilePlan):
     names, mapping = plan.names, plan.mapping
-    select = _contract_select(
+    select = contract_select(
         stream, {k: f"{sql_identifier(names[i])}::varchar" for k, i in mapping.items()}
     )
     extras = extra_json({names[i]: f"{sql_identifier(names[i])}::varchar" for i in plan.extras})
@@ -426,12 +428,6 @@ def _stage_parquet(conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, 
         """
     )
     _reject_for_missing_columns(conn, stream, mapping)
-
-
-def _contract_select(stream: Stream, sources: dict[str, str]) -> str:
-    return ",\n            ".join(
-        f"{sources.get(name, 'null::varchar')} as {sql_identifier(name)}" for name in stream.columns
-    )
 
 
 def _reject_for_missing_columns(

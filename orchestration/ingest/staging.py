@@ -18,7 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.sql import sql_literal
+from orchestration.ingest.contract import Stream
+from orchestration.sql import sql_identifier, sql_literal
 
 CHUNK_BYTES = 1 << 20
 
@@ -253,3 +254,18 @@ def read_header_records(
     with path.open("r", encoding=python_encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         return [row for _, row in zip(range(count), reader, strict=False)]
+
+
+def column_key(name: str) -> str:
+    """A file's column name as it is matched with the contract and with source configs:
+    case and surrounding blanks ignored."""
+    return name.strip().lower()
+
+
+def contract_select(stream: Stream, expressions: dict[str, str]) -> str:
+    """The select list of a staged row: every contract column of the stream in order, from
+    its SQL expression in `expressions`, null text where the file has none."""
+    return ", ".join(
+        f"{expressions.get(name, 'null::varchar')} as {sql_identifier(name)}"
+        for name in stream.columns
+    )

@@ -26,6 +26,8 @@ from orchestration.ingest.staging import (
     FileLoadResult,
     UnreadableFileError,
     choose_text_encoding,
+    column_key,
+    contract_select,
     duckdb_reader_rejects,
     extra_json,
     read_header_records,
@@ -157,12 +159,12 @@ class _Columns:
         self.header = header
         self.positions: dict[str, int] = {}
         for i, name in enumerate(header):
-            self.positions.setdefault(name.strip().lower(), i)
+            self.positions.setdefault(column_key(name), i)
         self.missing: list[str] = []
         self.used: set[int] = set()
 
     def __call__(self, name: str) -> str:
-        position = self.positions.get(name.strip().lower())
+        position = self.positions.get(column_key(name))
         if position is None:
             if name not in self.missing:
                 self.missing.append(name)
@@ -171,15 +173,15 @@ class _Columns:
         return f"c{position}"
 
     def has(self, name: str) -> bool:
-        return name.strip().lower() in self.positions
+        return column_key(name) in self.positions
 
     def extra_json(self, drop: tuple[str, ...]) -> str:
-        dropped = {d.strip().lower() for d in drop}
+        dropped = {column_key(d) for d in drop}
         return extra_json(
             {
                 name: f"c{i}"
                 for i, name in enumerate(self.header)
-                if i not in self.used and name.strip().lower() not in dropped
+                if i not in self.used and column_key(name) not in dropped
             }
         )
 
@@ -244,13 +246,6 @@ def _empty_stage(conn, stream_name: str) -> None:
     )
 
 
-def _select_fields(stream_name: str, fields: dict[str, str]) -> str:
-    return ", ".join(
-        f"{fields.get(c, 'null::varchar')} as {sql_identifier(c)}"
-        for c in STREAMS[stream_name].columns
-    )
-
-
 def stage_csv_source(conn, source: SourceConfig, stream_name: str, path: Path, plan: VendorPlan):
     """Rows of one `outputs` stream; records outside `only_when` are skipped."""
     _read_delimited(conn, source, path, plan)
@@ -272,7 +267,7 @@ def stage_csv_source(conn, source: SourceConfig, stream_name: str, path: Path, p
     _create_stage(
         conn,
         stream_name,
-        f"select _rec, _line, {_select_fields(stream_name, fields)}, "
+        f"select _rec, _line, {contract_select(STREAMS[stream_name], fields)}, "
         f"{columns.extra_json(source.drop)} as _extra from _src where {condition}",
     )
     skipped = conn.execute(f"select count(*) from _src where not ({condition})").fetchone()[0]
@@ -313,7 +308,8 @@ def stage_qualtrics(conn, source: SourceConfig, stream_name: str, path: Path, pl
         if question.comment_column:
             fields["comment"] = f"nullif(trim({columns(question.comment_column)}), '')"
         selects.append(
-            f"select _rec, _line, {_select_fields(stream_name, fields)}, {{extra}} as _extra "
+            f"select _rec, _line, {contract_select(STREAMS[stream_name], fields)}, "
+            "{extra} as _extra "
             f"from _src where {status} in ({normal}) and {answer} is not null"
         )
     drop = (*QUALTRICS_PERSONAL, *source.drop)
@@ -436,7 +432,8 @@ def stage_zendesk(conn, source: SourceConfig, stream_name: str, path: Path, plan
         _create_stage(
             conn,
             stream_name,
-            f"select _rec, _line, {_select_fields(stream_name, fields)}, {extra} as _extra "
+            f"select _rec, _line, {contract_select(STREAMS[stream_name], fields)}, "
+            f"{extra} as _extra "
             "from _zdm",
         )
         return {}
@@ -462,7 +459,8 @@ def stage_zendesk(conn, source: SourceConfig, stream_name: str, path: Path, plan
     _create_stage(
         conn,
         stream_name,
-        f"select _rec, _line, {_select_fields(stream_name, fields)}, null::varchar as _extra "
+        f"select _rec, _line, {contract_select(STREAMS[stream_name], fields)}, "
+        "null::varchar as _extra "
         f"from _zdm where {score} is not null and {score} not in {not_answers}",
     )
     skipped = conn.execute(
