@@ -78,15 +78,7 @@ measured as (
 final as (
 
     select
-        period_grain,
-        period_start,
-        period_end,
-        days_in_period,
-        answer_days,
-        n_responses,
-        first_answer_at,
-        last_answer_at,
-        as_of_date,
+        *,
         period_end < as_of_date as is_complete,
         case
             when period_end >= as_of_date then 'in_progress'
