@@ -28,6 +28,10 @@ DEV_PSEUDONYM_SALT = "ces-dev-salt-change-me"
 # 10 M answers stays under 2 GiB (bench/README.md gives the time this costs).
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 
+# The DuckDB files in the warehouse folder: the warehouse, and the copy BI users read.
+WAREHOUSE_FILE = "ces.duckdb"
+SERVING_FILE = "ces_marts.duckdb"
+
 
 @dataclass(frozen=True)
 class PostgresConnection:
@@ -145,12 +149,12 @@ class Settings:
     def warehouse_path(self) -> Path:
         """The DuckDB file every layer (raw, audit, staging, marts) is built in (DuckDB
         targets; on PostgreSQL the folder keeps only logs, Data Docs and the status file)."""
-        return self.warehouse_dir / "ces.duckdb"
+        return self.warehouse_dir / WAREHOUSE_FILE
 
     @property
     def serving_path(self) -> Path:
         """The read-only copy of the marts that BI users open (DuckDB targets)."""
-        return self.warehouse_dir / "ces_marts.duckdb"
+        return self.warehouse_dir / SERVING_FILE
 
     @classmethod
     def from_env(

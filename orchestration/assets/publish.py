@@ -51,13 +51,9 @@ def ces_marts_serving(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     started = time.perf_counter()
     published = warehouse.engine.publish(mart_models(), incremental_mart_keys())
     context.log.info(published.message)
-    metadata = {
-        name: dg.MetadataValue.path(value) if name == "path" else value
-        for name, value in published.metadata.items()
-    }
     return dg.MaterializeResult(
         metadata={
-            **metadata,
+            **published.metadata,
             "tables": dg.MetadataValue.json(published.tables),
             "dagster/row_count": sum(t["rows"] for t in published.tables.values()),
             "elapsed_seconds": round(time.perf_counter() - started, 3),

@@ -24,7 +24,7 @@ from orchestration.settings import PostgresConnection
 @dataclass
 class Published:
     """What the serving step did: per mart its rows and how BI users get it, the asset's
-    extra metadata, and a line for the log."""
+    extra Dagster metadata, and a line for the log."""
 
     tables: dict[str, dict]
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -16,12 +16,18 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from orchestration.engines.base import Engine, Published
 from orchestration.ingest import warehouse
 from orchestration.ingest.sinks import DuckDBSink, Sink
-from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PostgresConnection
+from orchestration.settings import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    SERVING_FILE,
+    WAREHOUSE_FILE,
+    PostgresConnection,
+)
 from orchestration.sql import sql_identifier, sql_literal
 
 
@@ -31,13 +37,13 @@ class DuckDBEngine(Engine):
     def __init__(self, warehouse_path: Path, memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT):
         super().__init__(Path(warehouse_path).parent, memory_limit)
         self.warehouse_path = Path(warehouse_path)
-        self.serving_path = self.warehouse_dir / "ces_marts.duckdb"
+        self.serving_path = self.warehouse_dir / SERVING_FILE
 
     @classmethod
     def create(
         cls, warehouse_dir: Path, memory_limit: str, postgres: PostgresConnection
     ) -> DuckDBEngine:
-        return cls(Path(warehouse_dir) / "ces.duckdb", memory_limit)
+        return cls(Path(warehouse_dir) / WAREHOUSE_FILE, memory_limit)
 
     @property
     def location(self) -> str:
@@ -73,7 +79,7 @@ class DuckDBEngine(Engine):
         )
         return Published(
             tables=written,
-            metadata={"path": str(self.serving_path)},
+            metadata={"path": dg.MetadataValue.path(str(self.serving_path))},
             message=f"published {self.serving_path}",
         )
 
