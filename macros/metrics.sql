@@ -123,3 +123,17 @@
         {%- endfor %}
     end
 {%- endmacro %}
+
+{#- The metric columns of a touchpoint period, in table order: computed by
+    int_touchpoint_period_metrics, served by fct_ces_touchpoint_period. -#}
+{% macro period_metric_columns() -%}
+    {{ return([
+        'n_responses', 'ces_mean_7pt', 'ces_sd_7pt', 'ces_index',
+        'pct_easy', 'pct_neutral', 'pct_difficult', 'net_easy_score',
+        'ces_ci95_low', 'ces_ci95_high', 'ces_index_ci95_low', 'ces_index_ci95_high',
+        'pct_easy_ci95_low', 'pct_easy_ci95_high', 'is_low_sample',
+        'n_csat_responses', 'csat_mean_5pt', 'csat_pct_satisfied',
+        'n_linked_pairs', 'ces_csat_corr',
+        'n_tickets', 'avg_reopen_count', 'avg_transfer_count', 'median_hours_to_resolution',
+    ]) }}
+{%- endmacro %}

@@ -3,6 +3,12 @@
     (customer_key) and e-mail addresses and phone numbers in free text are masked.
 -#}
 
+{#- Changes when the pseudonym salt changes: models that pseudonymise (or read pseudonyms)
+    store it, and an incremental run recomputes every row built with another salt. -#}
+{% macro settings_fingerprint() -%}
+    md5('{{ var("pseudonym_salt") }}')
+{%- endmacro %}
+
 {% macro pseudonymise(expr) -%}
     {{ return(adapter.dispatch('pseudonymise', 'ces_warehouse')(expr)) }}
 {%- endmacro %}

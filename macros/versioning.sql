@@ -17,3 +17,33 @@
     ) as version_rank,
     count(*) over (partition by {{ identity }}) as times_received
 {%- endmacro %}
+
+{#-
+    The landed rows a staging model versions, with their identity (`identity`: the key
+    `raw_key`, or file hash + line): every row of `relation` (a landing source), or in an
+    incremental run every version of the identities with a version landed since the
+    model's last run (all of them when the model was built with another pseudonym salt,
+    column settings_fingerprint). The filter comes before the versioning window, which a
+    filter on a view cannot do (DuckDB does not push a filter on the partition key
+    through a window), so a daily run reads the versions of the keys that changed and
+    nothing else.
+-#}
+{% macro landed_versions(relation, raw_key, identity) -%}
+    {%- set raw_identity = version_identity(raw_key, '_file_hash', '_source_line') -%}
+    select
+        *,
+        {{ raw_identity }} as {{ identity }}
+    from {{ relation }}
+    {%- if is_incremental() %}
+        where {{ raw_identity }} in (
+            select {{ raw_identity }}
+            from {{ relation }}
+            where
+                _loaded_at > (select max(built.loaded_at) from {{ this }} as built)
+                or not exists (
+                    select 1 from {{ this }} as built
+                    where built.settings_fingerprint = {{ settings_fingerprint() }}
+                )
+        )
+    {%- endif %}
+{%- endmacro %}

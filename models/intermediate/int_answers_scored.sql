@@ -11,12 +11,11 @@
 -- An answer that cannot be placed gets exactly one reject_reason (first failing check
 -- in the order below) and no position; accepted answers have reject_reason null.
 --
--- Incremental: a run recomputes only the answers (answer_key) with a raw version landed
--- since the last run, answers rejected as future_timestamp (time has passed since), and
+-- Incremental: a run recomputes only the answers (answer_key) staged since the last run
+-- (a new raw version), answers rejected as future_timestamp (time has passed since), and
 -- (backfill) answers responded within vars reprocess_from / reprocess_to. When the
 -- registries or a var that decides the result changed (registry_fingerprint), it
 -- recomputes every answer. `--full-refresh` gives the same rows (tested).
--- depends_on: {{ source('landing', 'survey_responses') }}
 
 
 with
@@ -89,17 +88,29 @@ registry_state as (
                 from touchpoints
             ), '')
             || '#' || '{{ var("future_tolerance_minutes") }}'
-            || '#' || md5('{{ var("pseudonym_salt") }}')
+            || '#' || {{ settings_fingerprint() }}
         ) as registry_fingerprint
 
 ),
 
 answers as (
 
+    select staged.* from {{ ref('stg_landing__survey_responses') }} as staged
     {% if is_incremental() %}
-        {{ stage_survey_responses(source('landing', 'survey_responses'), only_keys=survey_answers_to_recompute(source('landing', 'survey_responses'), this)) }}
-    {% else %}
-        select * from {{ ref('stg_landing__survey_responses') }}
+        where
+            staged.loaded_at > (select max(built.loaded_at) from {{ this }} as built)
+            or staged.answer_key in (
+                select built.answer_key from {{ this }} as built
+                where
+                    built.reject_reason = 'future_timestamp'
+                    or {{ in_reprocess_window('cast(built.responded_at as date)') }}
+            )
+            or not exists (
+                select 1 from {{ this }} as built
+                where built.registry_fingerprint = (
+                    select r.registry_fingerprint from registry_state as r
+                )
+            )
     {% endif %}
 
 ),

@@ -9,26 +9,27 @@
 
 -- Tickets with their effort drivers derived once: resolution time and quality flags.
 --
--- Incremental: a run recomputes only the tickets with a state landed since the last run
--- and (backfill) tickets created within vars reprocess_from / reprocess_to; every ticket
--- when var pseudonym_salt changed (settings_fingerprint). `--full-refresh` gives the same
--- rows (tested).
--- depends_on: {{ source('landing', 'tickets') }}
+-- Incremental: a run recomputes only the tickets staged since the last run (a new raw
+-- state) and (backfill) tickets created within vars reprocess_from / reprocess_to; every
+-- ticket when var pseudonym_salt changed (settings_fingerprint). `--full-refresh` gives
+-- the same rows (tested).
 
 with
 
-settings_state as (
-
-    select md5('{{ var("pseudonym_salt") }}') as settings_fingerprint
-
-),
-
 tickets as (
 
+    select staged.* from {{ ref('stg_landing__tickets') }} as staged
     {% if is_incremental() %}
-        {{ stage_tickets(source('landing', 'tickets'), only_keys=tickets_to_recompute(source('landing', 'tickets'), this)) }}
-    {% else %}
-        select * from {{ ref('stg_landing__tickets') }}
+        where
+            staged.loaded_at > (select max(built.loaded_at) from {{ this }} as built)
+            or staged.ticket_id in (
+                select built.ticket_id from {{ this }} as built
+                where {{ in_reprocess_window('cast(built.created_at as date)') }}
+            )
+            or not exists (
+                select 1 from {{ this }} as built
+                where built.settings_fingerprint = {{ settings_fingerprint() }}
+            )
     {% endif %}
 
 ),
@@ -56,7 +57,7 @@ final as (
         source_file,
         source_line,
         loaded_at,
-        (select s.settings_fingerprint from settings_state as s) as settings_fingerprint,
+        {{ settings_fingerprint() }} as settings_fingerprint,
         {{ run_started_timestamp() }} as refreshed_at
     from tickets
     where ticket_id is not null
