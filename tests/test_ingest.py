@@ -342,19 +342,19 @@ def test_missing_stream_folder_loads_nothing(conn, tmp_path, stream):
 
 
 def test_an_unexpected_failure_loses_no_other_file_and_is_retried(conn, landing, monkeypatch):
-    from orchestration.ingest import loader
+    from orchestration.ingest.readers.contract_files import ContractCsvReader
 
     write(landing / "survey_responses" / "a.csv", HEADER + good_row(1))
     write(landing / "survey_responses" / "b.csv", HEADER + good_row(2))
     write(landing / "survey_responses" / "c.csv", HEADER + good_row(3))
-    real_stage_csv = loader._stage_csv
+    real_stage = ContractCsvReader.stage
 
-    def broken_for_b(conn, stream, path, plan):
-        if path.name == "b.csv":
+    def broken_for_b(self, file, plan):
+        if file.path.name == "b.csv":
             raise OSError("disk went away")
-        real_stage_csv(conn, stream, path, plan)
+        return real_stage(self, file, plan)
 
-    monkeypatch.setattr(loader, "_stage_csv", broken_for_b)
+    monkeypatch.setattr(ContractCsvReader, "stage", broken_for_b)
     results = load_stream(conn, SURVEY_RESPONSES, landing)
     assert [r.status for r in results] == ["loaded", "failed", "loaded"]
     assert "OSError: disk went away" in results[1].warning
@@ -367,7 +367,7 @@ def test_an_unexpected_failure_loses_no_other_file_and_is_retried(conn, landing,
         ("survey_responses/c.csv", "loaded", 1),
     ]
 
-    monkeypatch.setattr(loader, "_stage_csv", real_stage_csv)
+    monkeypatch.setattr(ContractCsvReader, "stage", real_stage)
     retry = load_stream(conn, SURVEY_RESPONSES, landing)
     assert [r.status for r in retry] == ["already_loaded", "loaded", "already_loaded"]
     assert conn.execute(

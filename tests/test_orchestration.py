@@ -3,6 +3,7 @@ concurrency pool, and the Dagster UI serving the whole graph."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import socket
@@ -349,3 +350,91 @@ def test_every_duckdb_connection_of_a_build_has_the_memory_limit(settings, monke
     with engine_for(lower).reading() as db:
         assert db.execute("select current_setting('memory_limit')") == [("488.2 MiB",)]
     assert dbt_memory_limit() == "488.2 MiB"
+
+
+# --- the shape of the code --------------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "orchestration"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """orchestration module -> the orchestration modules it imports (lazy imports inside
+    functions included: a cycle through one is still a knot)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            imported |= {resolve(t) for t in targets if t.startswith("orchestration")}
+        graph[name] = imported - {None, name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                other = stack.pop()
+                component.append(other)
+                if other == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_the_import_graph_has_no_cycle_and_no_engine_branch_outside_the_engines():
+    graph = import_graph()
+    assert "orchestration.ingest.readers.qualtrics" in graph  # the graph is the real one
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles(graph) == []
+    # the readers never reach back into the loader or the config loader
+    readers = [m for m in graph if m.startswith("orchestration.ingest.readers")]
+    for module in readers:
+        assert not graph[module] & {
+            "orchestration.ingest.loader",
+            "orchestration.ingest.sources",
+        }, module
+    branches = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        if "engines" not in path.relative_to(PACKAGE).parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "engine ==" in line
+    ]
+    assert branches == []

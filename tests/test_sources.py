@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -14,13 +15,21 @@ import pytest
 
 from orchestration.ingest.contract import SURVEY_RESPONSES, TICKETS
 from orchestration.ingest.loader import load_stream
+from orchestration.ingest.readers import VENDOR_READERS
+from orchestration.ingest.readers.fields import config_error, field_sql
 from orchestration.ingest.sources import (
     FieldSpec,
     SourceConfigError,
     load_source_config,
     load_source_configs,
 )
-from orchestration.ingest.vendors import field_sql
+from orchestration.ingest.staging import (
+    contract_select,
+    create_stage,
+    drop_tables,
+    read_json_lines,
+)
+from orchestration.sql import sql_literal
 
 SHARED_TICKETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 HELPDESK_CSV = SHARED_TICKETS / "customer_support_tickets.csv"
@@ -513,3 +522,97 @@ def test_an_unreadable_zendesk_document_is_one_reject_not_a_failed_load(
     assert conn.execute("select line, error_type from audit.rejected_rows").fetchall() == [
         (1, error_type)
     ]
+
+
+# --- a new vendor format ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TypeformOptions:
+    survey_id: str
+    streams: tuple[str, ...] = (SURVEY_RESPONSES.name,)
+
+
+class _TypeformReader:
+    """The whole of a new vendor format, as docs/sources.md shows it: a Typeform-like
+    JSON Lines export ({"token", "score", "submitted_at", "hidden": {"touchpoint"}})."""
+
+    format = "typeform"
+    config_keys = frozenset({"survey_id"})
+
+    def __init__(self, source):
+        self.source = source
+        self.options = source.options
+
+    @staticmethod
+    def parse_options(path, raw):
+        if "survey_id" not in raw:
+            raise config_error(path, "survey_id", "name the survey the scores belong to")
+        return _TypeformOptions(survey_id=str(raw["survey_id"]))
+
+    def plan(self, file):
+        return file.text_encoding()
+
+    def stage(self, file, plan):
+        read_json_lines(file.conn, file.path, plan)  # malformed lines become rejects
+        fields = {
+            "response_id": "(_raw->>'$.token')",
+            "survey_id": sql_literal(self.options.survey_id),
+            "touchpoint": "(_raw->>'$.hidden.touchpoint')",
+            "responded_at": "(_raw->>'$.submitted_at')",
+            "answer": "(_raw->>'$.score')",
+        }
+        try:
+            create_stage(
+                file.conn,
+                file.stream,
+                f"select _rec, _line, {contract_select(file.stream, fields)}, "
+                "null::varchar as _extra from _jsonl where _kind = 'OBJECT'",
+            )
+        finally:
+            drop_tables(file.conn, "_jsonl")
+        return {}
+
+
+def test_a_new_vendor_format_is_one_reader_and_one_config(conn, landing, tmp_path, monkeypatch):
+    """Registering a reader class and writing a YAML config is all a new format needs:
+    the loader, the config loader and the guarantees (rejects with their line, the
+    manifest, idempotence) are the shared ones."""
+    monkeypatch.setitem(VENDOR_READERS, "typeform", _TypeformReader)
+    configs = tmp_path / "sources"
+    configs.mkdir()
+    (configs / "typeform_checkout.yml").write_text(
+        "format: typeform\nfiles: typeform/*.jsonl\nsurvey_id: ces2_agree_7\n", encoding="utf-8"
+    )
+    (landing / "typeform").mkdir()
+    (landing / "typeform" / "2026-03.jsonl").write_text(
+        '{"token": "tf1", "score": 6, "submitted_at": "2026-03-02T10:00:00Z", '
+        '"hidden": {"touchpoint": "checkout"}}\n'
+        "{not json\n"
+        '{"token": "tf2", "score": 2, "submitted_at": "2026-03-03T11:00:00Z", '
+        '"hidden": {"touchpoint": "returns"}}\n',
+        encoding="utf-8",
+    )
+    sources = load_source_configs(configs)
+    assert [s.streams for s in sources] == [(SURVEY_RESPONSES.name,)]
+    load_stream(conn, SURVEY_RESPONSES, landing, sources)
+    assert conn.execute(
+        "select response_id, survey_id, touchpoint, responded_at, answer, _source_line "
+        "from raw.survey_responses order by _source_line"
+    ).fetchall() == [
+        ("tf1", "ces2_agree_7", "checkout", "2026-03-02T10:00:00Z", "6", 1),
+        ("tf2", "ces2_agree_7", "returns", "2026-03-03T11:00:00Z", "2", 3),
+    ]
+    assert conn.execute("select line, error_type from audit.rejected_rows").fetchall() == [
+        (2, "malformed_json")
+    ]
+    assert manifest(conn, "survey_responses")[0][:6] == (
+        "typeform/2026-03.jsonl", "loaded_with_rejects", 3, 2, 1, 0,
+    )  # fmt: skip
+    load_stream(conn, SURVEY_RESPONSES, landing, sources)  # idempotent
+    assert conn.execute("select count(*) from raw.survey_responses").fetchone() == (2,)
+    with pytest.raises(SourceConfigError, match="survey_id: name the survey"):
+        (configs / "typeform_checkout.yml").write_text(
+            "format: typeform\nfiles: typeform/*.jsonl\n", encoding="utf-8"
+        )
+        load_source_configs(configs)

@@ -99,16 +99,23 @@ class Sink(Protocol):
         params: Sequence[Any] = (),
     ) -> None: ...
 
+    def begin(self) -> None:
+        """Open the file's transaction: its raw rows, rejects and manifest row commit
+        together or not at all."""
+
     def commit(self) -> None: ...
 
-    def rollback(self) -> None: ...
+    def rollback(self) -> None:
+        """End the file's transaction without keeping anything (nothing when none is open)."""
 
 
 class DuckDBSink:
-    """The warehouse is the staging connection's own file; transactions are the loader's."""
+    """The warehouse is the staging connection's own file: one DuckDB transaction holds
+    the staged temp tables and the writes."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection):
         self.conn = conn
+        self._open = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(sql, list(params)).fetchall()
@@ -121,11 +128,18 @@ class DuckDBSink:
     def insert_select(self, stage, table, columns, select_sql, params=()) -> None:
         stage.execute(f"insert into {table} ({', '.join(columns)}) {select_sql}", list(params))
 
+    def begin(self) -> None:
+        self.conn.execute("begin transaction")
+        self._open = True
+
     def commit(self) -> None:
-        return None
+        self.conn.execute("commit")
+        self._open = False
 
     def rollback(self) -> None:
-        return None
+        if self._open:
+            self._open = False
+            self.conn.execute("rollback")
 
 
 class PostgresSink:
@@ -160,6 +174,9 @@ class PostgresSink:
                     )
         finally:
             stage.execute("drop table if exists _to_sink")
+
+    def begin(self) -> None:
+        """psycopg2 opens the transaction with the file's first statement."""
 
     def commit(self) -> None:
         """Ends the transaction psycopg2 opened with the file's first statement."""

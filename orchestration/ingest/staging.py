@@ -1,7 +1,7 @@
-"""The staging helpers every landing-file reader shares (orchestration/ingest/loader.py
-for the contract formats, orchestration/ingest/vendors.py for vendor exports): the file's
-bytes scanned once, the text encoding chosen, DuckDB's reader rejects turned into audit
-rows, JSON Lines read as text, columns outside the contract kept as JSON.
+"""The staging helpers every landing-file reader shares (orchestration/ingest/readers/):
+the file's bytes scanned once, the text encoding chosen, DuckDB's reader rejects turned
+into audit rows, JSON Lines read as text, columns outside the contract kept as JSON, and
+the stage tables themselves.
 
 Readers stage into temporary tables of the loader's connection (`_stage`,
 `_stage_rejects`); the loader owns the transaction and the manifest.
@@ -80,6 +80,23 @@ class FileFacts:
     has_nul: bool
     has_blank_line: bool
     utf16_bom: bool
+
+
+@dataclass
+class LandingFile:
+    """One file being loaded for one stream: what a reader reads (the staging connection
+    holds its temp tables) and what it reports to (`result`: warnings, encoding)."""
+
+    conn: duckdb.DuckDBPyConnection
+    stream: Stream
+    path: Path
+    facts: FileFacts
+    result: FileLoadResult
+
+    def text_encoding(self) -> str:
+        """The text encoding to read the file with, recorded on the result."""
+        self.result.encoding = choose_text_encoding(self.facts, self.result)
+        return self.result.encoding
 
 
 def scan_file(path: Path) -> FileFacts:
@@ -269,3 +286,40 @@ def contract_select(stream: Stream, expressions: dict[str, str]) -> str:
         f"{expressions.get(name, 'null::varchar')} as {sql_identifier(name)}"
         for name in stream.columns
     )
+
+
+# --- the stage tables a reader fills ------------------------------------------------------
+
+
+def create_reject_stage(conn: duckdb.DuckDBPyConnection) -> None:
+    """`_stage_rejects`, the file's rejected records (created by the loader for a reader)."""
+    conn.execute(
+        "create or replace temp table _stage_rejects "
+        "(line bigint, error_type varchar, reason varchar, raw_text varchar)"
+    )
+
+
+def create_stage(conn: duckdb.DuckDBPyConnection, stream: Stream, select_sql: str) -> None:
+    """`_stage` from a select giving `_rec`, `_line`, the stream's contract columns and
+    `_extra`, in the contract's column order."""
+    conn.execute(f"create or replace temp table _stage as {select_sql}")
+    conn.execute(
+        "create or replace temp table _stage as select _rec, _line, "
+        + ", ".join(sql_identifier(c) for c in stream.columns)
+        + ", _extra from _stage"
+    )
+
+
+def empty_stage(conn: duckdb.DuckDBPyConnection, stream: Stream) -> None:
+    """An empty `_stage` of the stream (a file none of whose records can be mapped)."""
+    columns = ", ".join(f"{sql_identifier(c)} varchar" for c in stream.columns)
+    conn.execute(
+        "create or replace temp table _stage "
+        f"(_rec bigint, _line bigint, {columns}, _extra varchar)"
+    )
+
+
+def drop_tables(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Drop a reader's scratch tables."""
+    for name in names:
+        conn.execute(f"drop table if exists {name}")
