@@ -11,7 +11,7 @@ WAREHOUSE ?= $(or $(CES_WAREHOUSE_DIR),warehouse)
 SAMPLE_RESPONSES ?= 200000
 SAMPLE_DAYS ?= 365
 
-.PHONY: bench install build test dev docs lint lint-sql format clean postgres chromium
+.PHONY: bench install build test dev docs lint lint-sql format clean postgres chromium spark
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ build: $(STAMP) chromium
 	fi
 	$(BIN)/ces build --landing "$(LANDING)"
 
-## test: install and run the whole test suite (PostgreSQL tests on a throwaway local server)
-test: $(STAMP) lint-sql postgres chromium
+## test: install and run the whole test suite (PostgreSQL and Spark tests on throwaway local servers)
+test: $(STAMP) lint-sql postgres chromium spark
 	$(BIN)/ruff check orchestration tests bench
 	$(BIN)/python -m pytest
 
@@ -38,6 +38,11 @@ test: $(STAMP) lint-sql postgres chromium
 postgres:
 	@bash scripts/postgres_cluster.sh install \
 		|| echo "PostgreSQL is not available: the PostgreSQL tests will skip (under CI they fail)"
+
+## spark: install Java from Debian packages if missing (the tests start Spark from the pyspark wheel)
+spark: $(STAMP)
+	@bash scripts/spark_cluster.sh install \
+		|| echo "Spark cannot run here: the Spark tests will skip (under CI they fail)"
 
 ## chromium: install Chromium from Debian packages if missing (the report's browser check)
 chromium:
