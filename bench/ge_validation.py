@@ -111,16 +111,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ces-bench-ge-") as scratch:
         database = Path(scratch) / "ces.duckdb"
         build_warehouse(database, args.rows)
+        # Run as a script file, not `python -c`: pyspark (imported by Great Expectations
+        # when installed) takes a main module without a file for its own doctests and exits.
+        validate = Path(scratch) / "validate.py"
+        validate.write_text(VALIDATE, encoding="utf-8")
         validations, baselines = [], []
         for _ in range(args.runs):
             done = subprocess.run(
-                [sys.executable, "-c", VALIDATE, str(database)],
+                [sys.executable, str(validate), str(database)],
                 capture_output=True,
                 text=True,
                 check=False,
             )
-            if done.returncode:
-                sys.exit(f"validation failed:\n{done.stderr[-3000:]}")
+            if done.returncode or not done.stdout.strip():
+                sys.exit(f"validation failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
             validations.append(json.loads(done.stdout.strip().splitlines()[-1]))
             conn = duckdb.connect(str(database), read_only=True)
             started = time.perf_counter()

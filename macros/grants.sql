@@ -15,6 +15,12 @@
     select 1
 {%- endmacro %}
 
+{#- Plain Spark has no roles or grants (access control is the cluster's: Ranger, Unity
+    Catalog ...); BI users reach the marts through the Thrift endpoint. -#}
+{% macro spark__create_bi_reader_role() -%}
+    select 1
+{%- endmacro %}
+
 {% macro default__create_bi_reader_role() -%}
     do $$
     begin
@@ -30,6 +36,10 @@
 {%- endmacro %}
 
 {% macro duckdb__grant_marts_schema_usage() -%}
+    select 1
+{%- endmacro %}
+
+{% macro spark__grant_marts_schema_usage() -%}
     select 1
 {%- endmacro %}
 

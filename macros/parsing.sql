@@ -29,6 +29,11 @@
     select 1
 {%- endmacro %}
 
+{#- Spark, like DuckDB, parses with built-in functions (try_cast): nothing to create. -#}
+{% macro spark__create_parsing_functions() -%}
+    select 1
+{%- endmacro %}
+
 {% macro default__create_parsing_functions() -%}
     create or replace function {{ target.schema }}.ces_parse_timestamp_utc(value text)
     returns timestamp

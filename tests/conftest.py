@@ -7,6 +7,17 @@ import pytest
 from orchestration.ingest import warehouse
 from orchestration.settings import Settings
 
+
+def unavailable(reason: str):
+    """A server or browser the tests need could not be had: skip with the reason, or fail
+    under CI, where `make test` installed it."""
+    import os
+
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 # The project's clock for the whole suite: no test depends on the machine's date. Sample
 # data ends the day before (ces sample's default end), so the latest complete month of
 # every build is October 2026, fully covered, whatever day the suite runs on. Tests of the
@@ -88,7 +99,6 @@ def postgres_server():
     scripts/postgres_cluster.sh: its CES_PG_* settings. When the server cannot start, the
     Postgres tests skip with the reason; under CI (where `make test` installed it) they
     fail instead."""
-    import os
     import shutil
     import subprocess
     import tempfile
@@ -104,10 +114,7 @@ def postgres_server():
     )
     if started.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
-        reason = f"PostgreSQL server could not start: {started.stderr.strip()}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"PostgreSQL server could not start: {started.stderr.strip()}")
     env = dict(line.split("=", 1) for line in (cluster / "env").read_text().splitlines())
     yield env
     subprocess.run(["bash", str(script), "stop", str(cluster)], check=False, capture_output=True)
@@ -150,16 +157,12 @@ def pg_database(postgres_server, request, monkeypatch: pytest.MonkeyPatch) -> di
 def chromium() -> str:
     """Chromium, installed by scripts/chromium.sh (make test). Missing: skip, or fail
     under CI."""
-    import os
 
     from orchestration.report import find_chromium
 
     found = find_chromium()
     if found is None:
-        reason = "Chromium is not installed: bash scripts/chromium.sh install (needs root)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable("Chromium is not installed: bash scripts/chromium.sh install (needs root)")
     return found
 
 
