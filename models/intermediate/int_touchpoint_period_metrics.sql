@@ -55,10 +55,13 @@ period_state as (
                 and n.period_grain = o.period_grain
                 and n.period_start = o.period_start
         where
+            -- removed: stored with answers, none now (a removal row stays as it is)
             (n.touchpoint_id is null and o.n_responses is not null)
-            or (n.touchpoint_id is not null and o.touchpoint_id is null)
-            or n.source_checksum <> o.source_checksum
-            or (n.touchpoint_id is not null and o.source_checksum is null)
+            -- new, changed, or back after a removal (whose checksum is null)
+            or (
+                n.touchpoint_id is not null
+                and n.source_checksum is distinct from o.source_checksum
+            )
         {% if reprocess_from is not none or reprocess_to is not none %}
             or (
                 n.touchpoint_id is not null

@@ -152,7 +152,7 @@ def load_landing_file(
         if unreadable is not None:
             _stage_unreadable(conn, path, unreadable)
             _write_staged(conn, sink, stream, result, loaded_at)
-        elif result.status == "loaded" and reader is not None:
+        elif reader is not None:  # a file to read, and readable
             create_reject_stage(conn)
             result.skipped = reader.stage(file, plan)
             _write_staged(conn, sink, stream, result, loaded_at)
