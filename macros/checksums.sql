@@ -14,6 +14,16 @@
     hash({{ columns | join(', ') }})
 {%- endmacro %}
 
+{#- Spark's xxhash64 skips null arguments, so (a, null) and (null, a) would hash alike:
+    it hashes the values joined with nulls marked, as the default does. -#}
+{% macro spark__row_hash(columns) -%}
+    xxhash64(concat_ws('|',
+        {%- for column in columns %}
+            coalesce(cast({{ column }} as string), '<null>'){% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ))
+{%- endmacro %}
+
 {% macro default__row_hash(columns) -%}
     ('x' || substr(md5(concat_ws('|',
         {%- for column in columns %}
@@ -28,6 +38,10 @@
 
 {% macro duckdb__hash_sum(expression) -%}
     sum(cast({{ expression }} as hugeint))
+{%- endmacro %}
+
+{% macro spark__hash_sum(expression) -%}
+    sum(cast({{ expression }} as decimal(38, 0)))
 {%- endmacro %}
 
 {% macro default__hash_sum(expression) -%}

@@ -10,7 +10,7 @@
         case
             when {{ higher_is_better }} then {{ value }} - {{ scale_min }}
             else {{ scale_max }} - {{ value }}
-        end as double precision
+        end as {{ type_double() }}
     ) / nullif({{ scale_max }} - {{ scale_min }}, 0))
 {%- endmacro %}
 
@@ -32,11 +32,11 @@
 
 {#- Wilson score interval (95% by default) of a proportion successes / n; null when n = 0. -#}
 {% macro wilson_interval(successes, n, side, z=1.96) -%}
-    {%- set p = '(cast(' ~ successes ~ ' as double precision) / nullif(' ~ n ~ ', 0))' -%}
+    {%- set p = '(cast(' ~ successes ~ ' as ' ~ type_double() ~ ') / nullif(' ~ n ~ ', 0))' -%}
     {#- every constant a double: PostgreSQL would do the arithmetic of numeric literals in
         numeric and round differently from DuckDB -#}
-    {%- set z2 = '(cast(' ~ z ~ ' as double precision) * cast(' ~ z ~ ' as double precision))' -%}
-    {%- set z = 'cast(' ~ z ~ ' as double precision)' -%}
+    {%- set z2 = '(cast(' ~ z ~ ' as ' ~ type_double() ~ ') * cast(' ~ z ~ ' as ' ~ type_double() ~ '))' -%}
+    {%- set z = 'cast(' ~ z ~ ' as ' ~ type_double() ~ ')' -%}
     {#- clamped to [0, 1]: at p = 0 or 1 the exact bound is 0 or 1 but floating point
         can land a hair outside -#}
     (case
@@ -58,7 +58,7 @@
 {#- Normal-approximation 95% interval of a mean; null below two observations. -#}
 {% macro mean_ci95(mean, sd, n, side) -%}
     (case when {{ n }} >= 2 then
-        {{ mean }} {{ '-' if side == 'low' else '+' }} cast(1.96 as double precision) * {{ sd }} / sqrt({{ n }})
+        {{ mean }} {{ '-' if side == 'low' else '+' }} cast(1.96 as {{ type_double() }}) * {{ sd }} / sqrt({{ n }})
     end)
 {%- endmacro %}
 
@@ -82,6 +82,10 @@
     median({{ expr }})
 {%- endmacro %}
 
+{% macro spark__median(expr) -%}
+    median({{ expr }})
+{%- endmacro %}
+
 {% macro default__median(expr) -%}
     percentile_cont(0.5) within group (order by {{ expr }})
 {%- endmacro %}
@@ -95,6 +99,16 @@
     strip_accents(lower(trim(regexp_replace({{ expr }}, '\s+', ' ', 'g'))))
 {%- endmacro %}
 
+{#- Spark: regexp_replace replaces every match; `\\s` because a backslash in a Spark
+    string literal is an escape. -#}
+{% macro spark__normalise_label(expr) -%}
+    translate(
+        lower(trim(regexp_replace({{ expr }}, '\\s+', ' '))),
+        'àáâãäåçèéêëìíîïñòóôõöùúûüýÿ',
+        'aaaaaaceeeeiiiinooooouuuuyy'
+    )
+{%- endmacro %}
+
 {% macro default__normalise_label(expr) -%}
     translate(
         lower(trim(regexp_replace({{ expr }}, '\s+', ' ', 'g'))),
@@ -103,14 +117,24 @@
     )
 {%- endmacro %}
 
-{#- Hours between two timestamps, fractional. -#}
+{#- Hours between two timestamps, fractional (a double: Spark divides by 3600.0 in
+    decimals). -#}
 {% macro hours_between(start_ts, end_ts) -%}
-    ({{ dbt.datediff(start_ts, end_ts, 'second') }} / 3600.0)
+    (cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as {{ type_double() }}) / 3600)
 {%- endmacro %}
 
 {#- A numeric date part (year, quarter, month, isodow = 1 Monday .. 7 Sunday). -#}
 {% macro date_part_number(part, expr) -%}
+    {{ return(adapter.dispatch('date_part_number', 'ces_warehouse')(part, expr)) }}
+{%- endmacro %}
+
+{% macro default__date_part_number(part, expr) -%}
     extract({{ part }} from {{ expr }})
+{%- endmacro %}
+
+{#- Spark calls the ISO day of the week dayofweek_iso. -#}
+{% macro spark__date_part_number(part, expr) -%}
+    extract({{ 'dayofweek_iso' if part == 'isodow' else part }} from {{ expr }})
 {%- endmacro %}
 
 {#- The start of the period `offset` periods away from period_start, for a row whose grain

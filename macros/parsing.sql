@@ -14,6 +14,13 @@
     (try_cast(trim({{ expr }}) as timestamptz) at time zone 'UTC')
 {%- endmacro %}
 
+{#- Spark 4 casts with ANSI mode on (a bad value raises): try_cast gives null instead.
+    With the session time zone UTC, text with an offset converts to UTC and text without
+    one is taken as UTC. -#}
+{% macro spark__parse_timestamp_utc(expr) -%}
+    try_cast(trim({{ expr }}) as timestamp)
+{%- endmacro %}
+
 {#- PostgreSQL has no try_cast: ces_parse_timestamp_utc (created by
     create_parsing_functions) returns null for text it cannot cast. -#}
 {% macro default__parse_timestamp_utc(expr) -%}
@@ -65,6 +72,11 @@
     try_cast(trim({{ expr }}) as bigint)
 {%- endmacro %}
 
+{#- (Spark's try_cast makes "1.5" a 1: only whole-number text is cast.) -#}
+{% macro spark__parse_integer(expr) -%}
+    (case when {{ regex_full_match('trim(' ~ expr ~ ')', '^[+-]?[0-9]{1,18}$') }} then cast(trim({{ expr }}) as bigint) end)
+{%- endmacro %}
+
 {% macro default__parse_integer(expr) -%}
     (case when trim({{ expr }}) ~ '^[+-]?\d{1,18}$' then cast(trim({{ expr }}) as bigint) end)
 {%- endmacro %}
@@ -73,7 +85,7 @@
 {% macro parse_decimal(expr) -%}
     (case
         when {{ regex_full_match(expr, '^\s*[+-]?[0-9]+(\.[0-9]+)?\s*$') }}
-        then cast(trim({{ expr }}) as double precision)
+        then cast(trim({{ expr }}) as {{ type_double() }})
     end)
 {%- endmacro %}
 
@@ -83,6 +95,11 @@
 
 {% macro duckdb__regex_full_match(expr, pattern) -%}
     regexp_full_match({{ expr }}, '{{ pattern }}')
+{%- endmacro %}
+
+{#- Spark string literals read a backslash as an escape: the pattern's are doubled. -#}
+{% macro spark__regex_full_match(expr, pattern) -%}
+    ({{ expr }} rlike '{{ pattern | replace("\\", "\\\\") }}')
 {%- endmacro %}
 
 {% macro default__regex_full_match(expr, pattern) -%}

@@ -18,6 +18,11 @@
           then sha256('{{ var("pseudonym_salt") }}' || ':' || trim({{ expr }})) end)
 {%- endmacro %}
 
+{% macro spark__pseudonymise(expr) -%}
+    (case when nullif(trim({{ expr }}), '') is not null
+          then sha2(concat('{{ var("pseudonym_salt") }}', ':', trim({{ expr }})), 256) end)
+{%- endmacro %}
+
 {% macro default__pseudonymise(expr) -%}
     (case when nullif(trim({{ expr }}), '') is not null
           then encode(sha256(convert_to('{{ var("pseudonym_salt") }}' || ':' || trim({{ expr }}), 'UTF8')), 'hex') end)
@@ -27,6 +32,18 @@
     dots, dashes, brackets or a leading +) become [phone]. -#}
 {% macro mask_personal_data(expr) -%}
     {{ return(adapter.dispatch('mask_personal_data', 'ces_warehouse')(expr)) }}
+{%- endmacro %}
+
+{#- Spark: regexp_replace replaces every match (no flags) and string literals read a
+    backslash as an escape, so the patterns' backslashes are doubled. -#}
+{% macro spark__mask_personal_data(expr) -%}
+    regexp_replace(
+        regexp_replace(
+            {{ expr }},
+            '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}', '[email]'
+        ),
+        '\\+?[0-9][0-9 ().-]{5,}[0-9]', '[phone]'
+    )
 {%- endmacro %}
 
 {% macro default__mask_personal_data(expr) -%}

@@ -61,11 +61,26 @@
     no longer an accepted answer of `metric`.
 -#}
 {% macro delete_answers_no_longer_accepted(metric) -%}
-    {% if is_incremental() %}
-        delete from {{ this }}
-        where response_id in (
-            select response_id from {{ ref('int_answers_scored') }}
-            where reject_reason is not null or metric <> '{{ metric }}'
-        )
+    {% if is_incremental() and execute %}
+        {%- set condition -%}
+            response_id in (
+                select response_id from {{ ref('int_answers_scored') }}
+                where reject_reason is not null or metric <> '{{ metric }}'
+            )
+        {%- endset -%}
+        {{ delete_where(this, condition) }}
     {% endif %}
+{%- endmacro %}
+
+{#- DELETE … WHERE; Spark's parquet tables have none (spark_delete_where, macros/spark.sql). -#}
+{% macro delete_where(relation, condition) -%}
+    {{ return(adapter.dispatch('delete_where', 'ces_warehouse')(relation, condition)) }}
+{%- endmacro %}
+
+{% macro default__delete_where(relation, condition) -%}
+    delete from {{ relation }} where {{ condition }}
+{%- endmacro %}
+
+{% macro spark__delete_where(relation, condition) -%}
+    {{ spark_delete_where(relation, condition) }}
 {%- endmacro %}

@@ -19,8 +19,20 @@
 {%- endmacro %}
 
 {#-
+    The content hashes of the `stream`'s files whose load committed: a manifest row that is
+    not `failed`. On DuckDB and PostgreSQL a file's rows and its manifest row commit in one
+    transaction, so this is every loaded file; on Spark (no transactions) the manifest row
+    is written last and is the commit record: rows of an interrupted load are not read.
+-#}
+{% macro committed_loads(stream) -%}
+    select file_hash from {{ source('ingest_audit', 'load_manifest') }}
+    where stream = '{{ stream }}' and status <> 'failed'
+{%- endmacro %}
+
+{#-
     The landed rows a staging model versions, with their identity (`identity`: the key
-    `raw_key`, or file hash + line): every row of `relation` (a landing source), or in an
+    `raw_key`, or file hash + line): the rows of committed loads of `relation` (a landing
+    source, named like its stream), or in an
     incremental run every version of the identities with a version landed since the
     model's last run (all of them when the model was built with another pseudonym salt,
     column settings_fingerprint). The filter comes before the versioning window, which a
@@ -34,8 +46,9 @@
         *,
         {{ raw_identity }} as {{ identity }}
     from {{ relation }}
+    where _file_hash in ({{ committed_loads(relation.identifier) }})
     {%- if is_incremental() %}
-        where {{ raw_identity }} in (
+        and {{ raw_identity }} in (
             select {{ raw_identity }}
             from {{ relation }}
             where

@@ -158,18 +158,13 @@ def _indent(text: str) -> str:
 def warehouse_summary(settings: Settings, since: datetime | None = None) -> dict[str, object]:
     """Row counts and reject reasons read back from the warehouse (read-only), and what the
     incremental facts recomputed in the build that started at `since`. Portable SQL: the
-    same queries read a DuckDB or a PostgreSQL warehouse."""
+    same queries read every engine's warehouse."""
     engine = engine_for(settings)
     if not engine.has_warehouse():
         return {}
     with engine.reading() as db:
-        relations = db.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema in ('raw', 'audit', 'staging', 'intermediate', 'marts') "
-            "order by case table_schema when 'raw' then 1 when 'audit' then 2 "
-            "when 'staging' then 3 when 'intermediate' then 4 else 5 end, table_name"
-        )
-        counts = {name: db.execute(f"select count(*) from {name}")[0][0] for (name,) in relations}
+        relations = engine.relations(db, ("raw", "audit", "staging", "intermediate", "marts"))
+        counts = {name: db.execute(f"select count(*) from {name}")[0][0] for name in relations}
         reasons = answer_reasons = hotspots = []
         if "audit.rejected_rows" in counts:
             reasons = db.execute(

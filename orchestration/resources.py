@@ -1,4 +1,4 @@
-"""Dagster resources: the warehouse (DuckDB file or PostgreSQL) and the dbt CLI."""
+"""Dagster resources: the warehouse (DuckDB file, PostgreSQL or Spark) and the dbt CLI."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from packaging import version
 from orchestration.dbt_project import DBT_EXECUTABLE, DBT_PROJECT, VENV_DBT
 from orchestration.engines import Engine, make_engine
 from orchestration.ingest.sinks import Sink
-from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PostgresConnection, Settings
+from orchestration.settings import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    EngineConfig,
+    PostgresConnection,
+    Settings,
+    SparkConnection,
+)
 
 
 class LeanDbtCliResource(DbtCliResource):
@@ -59,6 +65,11 @@ class WarehouseResource(dg.ConfigurableResource):
     pg_user: str = "postgres"
     pg_password: str = ""
     pg_database: str = "ces"
+    spark_host: str = "127.0.0.1"
+    spark_port: int = 10000
+    spark_user: str = "ces"
+    spark_schema: str = "ces"
+    spark_stage_dir: str = ""
     # The pinned project clock (CES_NOW) as "YYYY-MM-DD HH:MM:SS" UTC, or None: the machine's.
     clock_now: str | None = None
 
@@ -69,17 +80,23 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def engine(self) -> Engine:
         """The warehouse's engine: sessions, quality datasource, publishing."""
+        postgres = PostgresConnection(
+            host=self.pg_host,
+            port=self.pg_port,
+            user=self.pg_user,
+            password=self.pg_password,
+            dbname=self.pg_database,
+        )
+        spark = SparkConnection(
+            host=self.spark_host,
+            port=self.spark_port,
+            user=self.spark_user,
+            schema=self.spark_schema,
+            stage_dir=self.spark_stage_dir,
+        )
         return make_engine(
             self.engine_name,
-            Path(self.warehouse_dir),
-            self.memory_limit,
-            PostgresConnection(
-                host=self.pg_host,
-                port=self.pg_port,
-                user=self.pg_user,
-                password=self.pg_password,
-                dbname=self.pg_database,
-            ),
+            EngineConfig(Path(self.warehouse_dir), self.memory_limit, postgres, spark),
         )
 
     def ingesting(self) -> AbstractContextManager[tuple[duckdb.DuckDBPyConnection, Sink]]:
@@ -118,6 +135,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             # shown masked in the UI when it comes from the environment
             pg_password=dg.EnvVar("CES_PG_PASSWORD") if pg.password else "",
             pg_database=pg.dbname,
+            spark_host=settings.spark.host,
+            spark_port=settings.spark.port,
+            spark_user=settings.spark.user,
+            spark_schema=settings.spark.schema,
+            spark_stage_dir=settings.spark.stage_dir,
             clock_now=settings.pinned_now and settings.pinned_now.isoformat(sep=" "),
         ),
         "dbt": LeanDbtCliResource(

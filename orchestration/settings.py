@@ -70,6 +70,37 @@ class PostgresConnection:
         }
 
 
+@dataclass(frozen=True)
+class SparkConnection:
+    """The Spark warehouse's Thrift (HiveServer2) endpoint (CES_SPARK_*, the variables
+    profiles.yml reads too), and the folder ingestion stages files in for it.
+
+    `stage_dir` must be readable by the Spark cluster under the same path (the local test
+    cluster: any local folder; a remote cluster: a shared mount); empty means
+    `<warehouse>/spark_stage`."""
+
+    host: str = "127.0.0.1"
+    port: int = 10000
+    user: str = "ces"
+    schema: str = "ces"
+    stage_dir: str = ""
+
+    @classmethod
+    def from_env(cls) -> SparkConnection:
+        return cls(
+            host=os.environ.get("CES_SPARK_HOST") or "127.0.0.1",
+            port=int(os.environ.get("CES_SPARK_PORT") or 10000),
+            user=os.environ.get("CES_SPARK_USER") or "ces",
+            schema=os.environ.get("CES_SPARK_SCHEMA") or "ces",
+            stage_dir=os.environ.get("CES_SPARK_STAGE_DIR") or "",
+        )
+
+    @property
+    def location(self) -> str:
+        """spark://user@host:port (the Thrift endpoint), for messages."""
+        return f"spark+thrift://{self.user}@{self.host}:{self.port}"
+
+
 def parse_clock(text: str | None) -> datetime | None:
     """CES_NOW as a naive UTC datetime: an ISO-8601 date or time, with or without offset
     (without offset means UTC, as in the landing contract); None when unset or blank."""
@@ -87,7 +118,18 @@ def parse_clock(text: str | None) -> datetime | None:
     return value.replace(microsecond=0)
 
 
-ENGINES = ("duckdb", "postgres")
+@dataclass(frozen=True)
+class EngineConfig:
+    """What an engine is made from (orchestration/engines/): the local warehouse folder,
+    DuckDB's memory limit and the servers of the server engines."""
+
+    warehouse_dir: Path
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    postgres: PostgresConnection = field(default_factory=PostgresConnection)
+    spark: SparkConnection = field(default_factory=SparkConnection)
+
+
+ENGINES = ("duckdb", "postgres", "spark")
 PROFILE = "ces_warehouse"
 
 
@@ -100,7 +142,7 @@ def profile_targets() -> dict[str, str]:
 
 
 def target_engine(target: str) -> str:
-    """The engine a dbt target builds on: "duckdb" or "postgres"; a clear error otherwise."""
+    """The engine a dbt target builds on (one of ENGINES); a clear error otherwise."""
     targets = profile_targets()
     if target not in targets:
         raise ValueError(
@@ -136,6 +178,12 @@ class Settings:
     memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     # The PostgreSQL warehouse (CES_PG_*), used by postgres targets.
     postgres: PostgresConnection = field(default_factory=PostgresConnection)
+    # The Spark warehouse (CES_SPARK_*), used by spark targets.
+    spark: SparkConnection = field(default_factory=SparkConnection)
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(self.warehouse_dir, self.memory_limit, self.postgres, self.spark)
 
     def now(self) -> datetime:
         """The project's now, naive UTC: CES_NOW when pinned, else the machine's clock."""
@@ -174,6 +222,7 @@ class Settings:
             engine=target_engine(target),
             memory_limit=os.environ.get("CES_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
             postgres=PostgresConnection.from_env(),
+            spark=SparkConnection.from_env(),
             pseudonym_salt=os.environ.get("CES_PSEUDONYM_SALT") or DEV_PSEUDONYM_SALT,
             schedule_cron=os.environ.get("CES_SCHEDULE_CRON") or "0 6 * * *",
             schedule_timezone=os.environ.get("CES_SCHEDULE_TIMEZONE") or "UTC",
@@ -196,5 +245,13 @@ class Settings:
             ("CES_PG_USER", pg.user),
             ("CES_PG_PASSWORD", pg.password),
             ("CES_PG_DATABASE", pg.dbname),
+        ):
+            os.environ[name] = value
+        spark = self.spark
+        for name, value in (
+            ("CES_SPARK_HOST", spark.host),
+            ("CES_SPARK_PORT", str(spark.port)),
+            ("CES_SPARK_USER", spark.user),
+            ("CES_SPARK_SCHEMA", spark.schema),
         ):
             os.environ[name] = value

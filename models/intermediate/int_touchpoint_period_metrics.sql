@@ -12,6 +12,7 @@
         materialized='incremental',
         unique_key=['touchpoint_id', 'period_grain', 'period_start'],
         incremental_strategy='delete+insert',
+        partition_by=('period_start' if target.type == 'spark' else none),
         on_schema_change='fail',
     )
 }}
@@ -143,7 +144,7 @@ period_state as (
             cast({{ dbt.date_trunc(grain, 'responded_at') }} as date) as period_start,
             count(*) as n_csat_responses,
             avg(csat_5pt) as csat_mean_5pt,
-            100 * avg(cast(case when is_satisfied then 1 else 0 end as double precision))
+            100 * avg(cast(case when is_satisfied then 1 else 0 end as {{ type_double() }}))
                 as csat_pct_satisfied
         from csat
         group by 1, 2, 3
@@ -157,8 +158,8 @@ period_state as (
             '{{ grain }}' as period_grain,
             cast({{ dbt.date_trunc(grain, 'created_at') }} as date) as period_start,
             count(*) as n_tickets,
-            avg(cast(reopen_count as double precision)) as avg_reopen_count,
-            avg(cast(transfer_count as double precision)) as avg_transfer_count,
+            avg(cast(reopen_count as {{ type_double() }})) as avg_reopen_count,
+            avg(cast(transfer_count as {{ type_double() }})) as avg_transfer_count,
             {{ median('hours_to_resolution') }} as median_hours_to_resolution
         from tickets
         group by 1, 2, 3
@@ -186,10 +187,10 @@ metrics as (
         c.ces_mean_7pt,
         c.ces_sd_7pt,
         c.ces_index,
-        cast(c.n_easy as double precision) / c.n_responses as pct_easy,
-        cast(c.n_neutral as double precision) / c.n_responses as pct_neutral,
-        cast(c.n_difficult as double precision) / c.n_responses as pct_difficult,
-        100 * cast(c.n_easy - c.n_difficult as double precision) / c.n_responses as net_easy_score,
+        cast(c.n_easy as {{ type_double() }}) / c.n_responses as pct_easy,
+        cast(c.n_neutral as {{ type_double() }}) / c.n_responses as pct_neutral,
+        cast(c.n_difficult as {{ type_double() }}) / c.n_responses as pct_difficult,
+        100 * cast(c.n_easy - c.n_difficult as {{ type_double() }}) / c.n_responses as net_easy_score,
         {{ mean_ci95('c.ces_mean_7pt', 'c.ces_sd_7pt', 'c.n_responses', 'low') }} as ces_ci95_low,
         {{ mean_ci95('c.ces_mean_7pt', 'c.ces_sd_7pt', 'c.n_responses', 'high') }} as ces_ci95_high,
         {#- the same interval on the 0-100 scale: ease_0_100 = (ease_7pt - 1) * 100 / 6 -#}

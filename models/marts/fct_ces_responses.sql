@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='response_id',
         incremental_strategy='delete+insert',
+        partition_by=('response_date' if target.type == 'spark' else none),
         on_schema_change='fail',
         post_hook=[
             "{{ delete_answers_no_longer_accepted('ces') }}"

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='ticket_id',
         incremental_strategy='delete+insert',
+        partition_by=('refreshed_at' if target.type == 'spark' else none),
         on_schema_change='fail',
     )
 }}

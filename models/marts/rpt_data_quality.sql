@@ -76,7 +76,7 @@ select
     cast(k.n_rows as bigint) as n_rows,
     cast(coalesce(l.n_rows_landed, 0) as bigint) as n_rows_landed,
     case
-        when l.n_rows_landed > 0 then cast(k.n_rows as double precision) / l.n_rows_landed
+        when l.n_rows_landed > 0 then cast(k.n_rows as {{ type_double() }}) / l.n_rows_landed
     end as share_of_landed,
     cast(k.last_seen_at as {{ dbt.type_timestamp() }}) as last_seen_at
 from kept_out as k

@@ -85,7 +85,7 @@ select
     ces_mean_7pt,
     {{ mean_ci95('ces_mean_7pt', 'ces_sd_7pt', 'n_responses', 'low') }} as ces_ci95_low,
     {{ mean_ci95('ces_mean_7pt', 'ces_sd_7pt', 'n_responses', 'high') }} as ces_ci95_high,
-    cast(n_easy as double precision) / n_responses as pct_easy,
-    cast(n_difficult as double precision) / n_responses as pct_difficult,
+    cast(n_easy as {{ type_double() }}) / n_responses as pct_easy,
+    cast(n_difficult as {{ type_double() }}) / n_responses as pct_difficult,
     n_responses < 30 as is_low_sample
 from aggregated

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from orchestration.engines.base import Engine, Published
 from orchestration.engines.duckdb import DuckDBEngine
 from orchestration.engines.postgres import PostgresEngine
-from orchestration.settings import ENGINES, PostgresConnection, Settings
+from orchestration.engines.spark import SparkEngine
+from orchestration.settings import ENGINES, EngineConfig, Settings
 
-ENGINE_CLASSES: dict[str, type[Engine]] = {cls.name: cls for cls in (DuckDBEngine, PostgresEngine)}
+ENGINE_CLASSES: dict[str, type[Engine]] = {
+    cls.name: cls for cls in (DuckDBEngine, PostgresEngine, SparkEngine)
+}
 assert tuple(ENGINE_CLASSES) == ENGINES, "settings.ENGINES names the registered engines"
 
 
-def make_engine(
-    name: str, warehouse_dir: Path, memory_limit: str, postgres: PostgresConnection
-) -> Engine:
+def make_engine(name: str, config: EngineConfig) -> Engine:
     """The engine called `name` (a dbt adapter type of profiles.yml)."""
-    return ENGINE_CLASSES[name].create(warehouse_dir, memory_limit, postgres)
+    return ENGINE_CLASSES[name].create(config)
 
 
 def engine_for(settings: Settings) -> Engine:
     """The engine of the settings' dbt target."""
-    return make_engine(
-        settings.engine, settings.warehouse_dir, settings.memory_limit, settings.postgres
-    )
+    return make_engine(settings.engine, settings.engine_config)
 
 
 __all__ = [
@@ -33,6 +30,7 @@ __all__ = [
     "Engine",
     "PostgresEngine",
     "Published",
+    "SparkEngine",
     "engine_for",
     "make_engine",
 ]

@@ -10,7 +10,8 @@ A new engine is one module in this package with one `Engine` subclass, registere
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 import duckdb
 
 from orchestration.ingest.sinks import Sink
-from orchestration.settings import PostgresConnection
+from orchestration.settings import EngineConfig
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def create(cls, warehouse_dir: Path, memory_limit: str, postgres: PostgresConnection) -> Engine:
+    def create(cls, config: EngineConfig) -> Engine:
         """The engine of a resolved configuration (orchestration/engines/__init__.py)."""
 
     @property
@@ -85,6 +86,50 @@ class Engine(ABC):
     def publish_summary(self, published: bool) -> str:
         """The build summary's line about what BI users see after this build."""
 
+    def relations(self, db: Sink, schemas: Sequence[str]) -> list[str]:
+        """The tables and views of `schemas` as schema.name, in the order of `schemas`
+        and then by name (information_schema; engines without it override this)."""
+        found = db.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_schema in ({', '.join('?' for _ in schemas)})",
+            list(schemas),
+        )
+        order = {schema: i for i, schema in enumerate(schemas)}
+        return [f"{s}.{t}" for s, t in sorted(found, key=lambda r: (order[r[0]], r[1]))]
+
     @abstractmethod
     def add_ge_datasource(self, context, name: str):
         """The Great Expectations SQL datasource that validates the warehouse by push-down."""
+
+
+class ServerEngine(Engine):
+    """An engine whose warehouse is on a server: `connection` says where. DuckDB still
+    reads and stages every landing file, in an in-memory database spilling beside the
+    warehouse folder, so reject reasons and line numbers are the same on every engine."""
+
+    def __init__(self, warehouse_dir: Path, connection: Any, memory_limit: str) -> None:
+        super().__init__(warehouse_dir, memory_limit)
+        self.connection = connection
+
+    @property
+    def location(self) -> str:
+        return self.connection.location
+
+    def has_warehouse(self) -> bool:
+        return True
+
+    @contextmanager
+    def staging_database(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The in-memory DuckDB database that reads and stages the landing files."""
+        self.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        stage = duckdb.connect(
+            config={
+                "memory_limit": self.memory_limit,
+                "temp_directory": str(self.warehouse_dir / "ingest_stage.tmp"),
+            }
+        )
+        try:
+            stage.execute("set TimeZone = 'UTC'")
+            yield stage
+        finally:
+            stage.close()

@@ -26,7 +26,7 @@ from orchestration.settings import (
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     SERVING_FILE,
     WAREHOUSE_FILE,
-    PostgresConnection,
+    EngineConfig,
 )
 from orchestration.sql import sql_identifier, sql_literal
 
@@ -40,10 +40,8 @@ class DuckDBEngine(Engine):
         self.serving_path = self.warehouse_dir / SERVING_FILE
 
     @classmethod
-    def create(
-        cls, warehouse_dir: Path, memory_limit: str, postgres: PostgresConnection
-    ) -> DuckDBEngine:
-        return cls(Path(warehouse_dir) / WAREHOUSE_FILE, memory_limit)
+    def create(cls, config: EngineConfig) -> DuckDBEngine:
+        return cls(Path(config.warehouse_dir) / WAREHOUSE_FILE, config.memory_limit)
 
     @property
     def location(self) -> str:

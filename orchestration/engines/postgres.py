@@ -1,8 +1,7 @@
 """PostgreSQL: the warehouse is a database on a server (CES_PG_*); BI users read its
 `marts` schema in place as the role `bi_reader`.
 
-DuckDB still reads and stages every landing file (an in-memory database, spilling beside
-the warehouse folder), so reject reasons and line numbers are the same as on DuckDB;
+DuckDB still reads and stages every landing file (`ServerEngine.staging_database`);
 `PostgresSink` copies each file into the server in one transaction. dbt grants bi_reader
 select on every mart (the marts' `grants` config, macros/grants.sql); the serving step
 checks on the server that the grants are what they must be: every mart readable by
@@ -18,17 +17,18 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.engines.base import Engine, Published
+from orchestration.engines.base import Published, ServerEngine
 from orchestration.ingest import warehouse
 from orchestration.ingest.sinks import PostgresSink, Sink
-from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PostgresConnection
+from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, EngineConfig, PostgresConnection
 from orchestration.sql import sql_identifier
 
 BI_READER = "bi_reader"  # the role of dbt_project.yml's marts grants and macros/grants.sql
 
 
-class PostgresEngine(Engine):
+class PostgresEngine(ServerEngine):
     name = "postgres"
+    connection: PostgresConnection
 
     def __init__(
         self,
@@ -36,39 +36,21 @@ class PostgresEngine(Engine):
         connection: PostgresConnection,
         memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
     ) -> None:
-        super().__init__(warehouse_dir, memory_limit)
-        self.connection = connection
+        super().__init__(warehouse_dir, connection, memory_limit)
 
     @classmethod
-    def create(
-        cls, warehouse_dir: Path, memory_limit: str, postgres: PostgresConnection
-    ) -> PostgresEngine:
-        return cls(warehouse_dir, postgres, memory_limit)
-
-    @property
-    def location(self) -> str:
-        return self.connection.location
-
-    def has_warehouse(self) -> bool:
-        return True
+    def create(cls, config: EngineConfig) -> PostgresEngine:
+        return cls(config.warehouse_dir, config.postgres, config.memory_limit)
 
     @contextmanager
     def ingesting(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Sink]]:
-        self.warehouse_dir.mkdir(parents=True, exist_ok=True)
-        pg = warehouse.connect_postgres(self.connection)
-        stage = duckdb.connect(
-            config={
-                "memory_limit": self.memory_limit,
-                "temp_directory": str(self.warehouse_dir / "ingest_stage.tmp"),
-            }
-        )
-        try:
-            warehouse.ensure_schema_postgres(pg)
-            stage.execute("set TimeZone = 'UTC'")
-            yield stage, PostgresSink(pg)
-        finally:
-            stage.close()
-            pg.close()
+        with self.staging_database() as stage:
+            pg = warehouse.connect_postgres(self.connection)
+            try:
+                warehouse.ensure_schema_postgres(pg)
+                yield stage, PostgresSink(pg)
+            finally:
+                pg.close()
 
     @contextmanager
     def reading(self) -> Iterator[Sink]:

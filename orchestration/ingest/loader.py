@@ -26,7 +26,7 @@ import duckdb
 
 from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream, visible_files
 from orchestration.ingest.readers import CONTRACT_READERS, Reader
-from orchestration.ingest.sinks import DuckDBSink, Sink
+from orchestration.ingest.sinks import REJECT_COLUMNS, REJECTS_TABLE, DuckDBSink, Sink
 from orchestration.ingest.sources import SourceConfig
 from orchestration.ingest.staging import (
     FileFacts,
@@ -147,7 +147,7 @@ def load_landing_file(
             unreadable = error
 
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    sink.begin()
+    sink.begin(stream.name, facts.sha256)
     try:
         if unreadable is not None:
             _stage_unreadable(conn, path, unreadable)
@@ -157,12 +157,8 @@ def load_landing_file(
             result.skipped = reader.stage(file, plan)
             _write_staged(conn, sink, stream, result, loaded_at)
         result.duration_ms = int((time.perf_counter() - started) * 1000)
-        sink.execute(  # a retry replaces the record of an earlier failed attempt
-            "delete from audit.load_manifest "
-            "where stream = ? and file_path = ? and file_hash = ? and status = 'failed'",
-            [stream.name, relative, facts.sha256],
-        )
-        _record_manifest(sink, result, facts, loaded_at)
+        # a retry replaces the record of an earlier failed attempt
+        _record_manifest(sink, result, facts, loaded_at, replace="failed")
         for hook in BEFORE_COMMIT_HOOKS:
             hook(result)
         sink.commit()
@@ -193,12 +189,8 @@ def record_failed_file(
         warnings=[f"load failed, nothing kept, retried next run: {type(error).__name__}: {error}"],
     )
     sink.rollback()  # whatever the failed attempt left open
-    sink.begin()
-    sink.execute(
-        "delete from audit.load_manifest where stream = ? and file_path = ? and file_hash = ?",
-        [result.stream, result.file_path, result.file_hash],
-    )
-    _record_manifest(sink, result, facts, datetime.now(UTC).replace(tzinfo=None))
+    sink.begin(result.stream, result.file_hash)
+    _record_manifest(sink, result, facts, datetime.now(UTC).replace(tzinfo=None), replace="any")
     sink.commit()
     return result
 
@@ -240,8 +232,8 @@ def _write_staged(
         result.rows_accepted = conn.execute("select count(*) from _stage").fetchone()[0]
     sink.insert_select(
         conn,
-        "audit.rejected_rows",
-        REJECT_COLUMNS,
+        REJECTS_TABLE,
+        [name for name, _, _ in REJECT_COLUMNS],
         "select ?, ?, ?, ?, line, error_type, reason, raw_text, ? "
         "from _stage_rejects order by line",
         [result.load_id, stream.name, result.file_path, result.file_hash, loaded_at],
@@ -255,38 +247,29 @@ def _write_staged(
         result.status = "loaded_with_rejects" if result.rows_accepted else "rejected"
 
 
-REJECT_COLUMNS = [
-    *("load_id", "stream", "file_path", "file_hash", "line"),
-    *("error_type", "reason", "raw_text", "rejected_at"),
-]
-
-
 def _record_manifest(
-    sink: Sink, result: FileLoadResult, facts: FileFacts, loaded_at: datetime
+    sink: Sink, result: FileLoadResult, facts: FileFacts, loaded_at: datetime, replace: str
 ) -> None:
-    sink.execute(
-        "insert into audit.load_manifest (load_id, stream, file_path, file_hash, "
-        "file_size_bytes, file_format, encoding, rows_landed, rows_accepted, rows_rejected, "
-        "status, warning, loaded_at, duration_ms, rows_skipped, skip_reasons) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            result.load_id,
-            result.stream,
-            result.file_path,
-            result.file_hash,
-            facts.size,
-            result.file_format,
-            result.encoding,
-            result.rows_landed,
-            result.rows_accepted,
-            result.rows_rejected,
-            result.status,
-            result.warning,
-            loaded_at,
-            result.duration_ms,
-            result.rows_skipped,
-            json.dumps(result.skipped) if result.skipped else None,
-        ],
+    sink.write_manifest(
+        {
+            "load_id": result.load_id,
+            "stream": result.stream,
+            "file_path": result.file_path,
+            "file_hash": result.file_hash,
+            "file_size_bytes": facts.size,
+            "file_format": result.file_format,
+            "encoding": result.encoding,
+            "rows_landed": result.rows_landed,
+            "rows_accepted": result.rows_accepted,
+            "rows_rejected": result.rows_rejected,
+            "status": result.status,
+            "warning": result.warning,
+            "loaded_at": loaded_at,
+            "duration_ms": result.duration_ms,
+            "rows_skipped": result.rows_skipped,
+            "skip_reasons": json.dumps(result.skipped) if result.skipped else None,
+        },
+        replace,
     )
 
 

@@ -22,63 +22,77 @@ from typing import Any, Protocol
 
 import duckdb
 
-from orchestration.ingest.contract import LINEAGE_COLUMNS, STREAMS
+from orchestration.ingest.contract import LINEAGE_COLUMNS, STREAMS, Stream
 
-AUDIT_DDL = (
-    """
-    create table if not exists audit.load_manifest (
-        load_id text not null,
-        stream text not null,
-        file_path text not null,
-        file_hash text not null,
-        file_size_bytes bigint not null,
-        file_format text not null,
-        encoding text,
-        rows_landed bigint not null,
-        rows_accepted bigint not null,
-        rows_rejected bigint not null,
-        status text not null,
-        warning text,
-        loaded_at timestamp not null,
-        duration_ms bigint not null,
-        rows_skipped bigint not null default 0,
-        skip_reasons text,
-        primary key (stream, file_path, file_hash)
-    )
-    """,
-    # warehouses created before vendor sources: the columns added since
-    "alter table audit.load_manifest add column if not exists rows_skipped bigint default 0",
-    "alter table audit.load_manifest add column if not exists skip_reasons text",
-    """
-    create table if not exists audit.rejected_rows (
-        load_id text not null,
-        stream text not null,
-        file_path text not null,
-        file_hash text not null,
-        line bigint,
-        error_type text not null,
-        reason text not null,
-        raw_text text,
-        rejected_at timestamp not null
-    )
-    """,
+# The audit tables ingestion owns: (column, type, not null). Text is `text`: DuckDB's name
+# for varchar, and on PostgreSQL the type the models' contracts declare, so an incremental
+# model passing a raw column through sees no type change between its table and a new batch.
+MANIFEST_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("load_id", "text", True),
+    ("stream", "text", True),
+    ("file_path", "text", True),
+    ("file_hash", "text", True),
+    ("file_size_bytes", "bigint", True),
+    ("file_format", "text", True),
+    ("encoding", "text", False),
+    ("rows_landed", "bigint", True),
+    ("rows_accepted", "bigint", True),
+    ("rows_rejected", "bigint", True),
+    ("status", "text", True),
+    ("warning", "text", False),
+    ("loaded_at", "timestamp", True),
+    ("duration_ms", "bigint", True),
+    ("rows_skipped", "bigint", True),
+    ("skip_reasons", "text", False),
 )
+REJECT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("load_id", "text", True),
+    ("stream", "text", True),
+    ("file_path", "text", True),
+    ("file_hash", "text", True),
+    ("line", "bigint", False),
+    ("error_type", "text", True),
+    ("reason", "text", True),
+    ("raw_text", "text", False),
+    ("rejected_at", "timestamp", True),
+)
+MANIFEST_TABLE = "audit.load_manifest"
+REJECTS_TABLE = "audit.rejected_rows"
+
+
+def raw_columns(stream: Stream) -> list[tuple[str, str]]:
+    """A raw table's columns and types: every contract field as text, then lineage."""
+    return [(name, "text") for name in stream.columns] + [
+        (name, sql_type.lower()) for name, sql_type in LINEAGE_COLUMNS
+    ]
+
+
+def _column_ddl(columns: Sequence[tuple[str, str, bool]]) -> str:
+    return ",\n    ".join(
+        f"{name} {sql_type}{' not null' if required else ''}"
+        for name, sql_type, required in columns
+    )
 
 
 def schema_ddl() -> list[str]:
-    """The raw and audit schemas and tables (portable SQL: DuckDB and PostgreSQL). Text
-    columns are `text`: DuckDB's name for varchar, and on PostgreSQL the type the models'
-    contracts declare, so an incremental model passing a raw column through sees no type
-    change between its table and a new batch."""
+    """The raw and audit schemas and tables (portable SQL: DuckDB and PostgreSQL)."""
     statements = ["create schema if not exists raw", "create schema if not exists audit"]
-    statements += AUDIT_DDL
+    statements.append(
+        f"create table if not exists {MANIFEST_TABLE} (\n    {_column_ddl(MANIFEST_COLUMNS)},"
+        "\n    primary key (stream, file_path, file_hash)\n)"
+    )
+    # warehouses created before vendor sources: the columns added since
+    statements += [
+        f"alter table {MANIFEST_TABLE} add column if not exists rows_skipped bigint default 0",
+        f"alter table {MANIFEST_TABLE} add column if not exists skip_reasons text",
+    ]
+    statements.append(
+        f"create table if not exists {REJECTS_TABLE} (\n    {_column_ddl(REJECT_COLUMNS)}\n)"
+    )
     for stream in STREAMS.values():
-        columns = [f"{name} text" for name in stream.columns]
-        columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS]
+        columns = [(name, sql_type, False) for name, sql_type in raw_columns(stream)]
         statements.append(
-            f"create table if not exists {stream.qualified_table} (\n    "
-            + ",\n    ".join(columns)
-            + "\n)"
+            f"create table if not exists {stream.qualified_table} (\n    {_column_ddl(columns)}\n)"
         )
     return statements
 
@@ -99,7 +113,13 @@ class Sink(Protocol):
         params: Sequence[Any] = (),
     ) -> None: ...
 
-    def begin(self) -> None:
+    def write_manifest(self, record: dict[str, Any], replace: str) -> None:
+        """Write a file's manifest record (a value per MANIFEST_COLUMNS), replacing an
+        earlier record of the same stream, path and hash: when its status was `failed`
+        (replace="failed": a retry), or whatever it was (replace="any")."""
+        ...
+
+    def begin(self, stream: str, file_hash: str) -> None:
         """Open the file's transaction: its raw rows, rejects and manifest row commit
         together or not at all."""
 
@@ -109,7 +129,29 @@ class Sink(Protocol):
         """End the file's transaction without keeping anything (nothing when none is open)."""
 
 
-class DuckDBSink:
+class SqlManifest:
+    """`write_manifest` for the transactional engines: delete, then insert, in the file's
+    transaction."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def write_manifest(self, record: dict[str, Any], replace: str) -> None:
+        only_failed = " and status = 'failed'" if replace == "failed" else ""
+        self.execute(
+            f"delete from {MANIFEST_TABLE} "
+            f"where stream = ? and file_path = ? and file_hash = ?{only_failed}",
+            [record["stream"], record["file_path"], record["file_hash"]],
+        )
+        names = [name for name, _, _ in MANIFEST_COLUMNS]
+        self.execute(
+            f"insert into {MANIFEST_TABLE} ({', '.join(names)}) "
+            f"values ({', '.join('?' for _ in names)})",
+            [record[name] for name in names],
+        )
+
+
+class DuckDBSink(SqlManifest):
     """The warehouse is the staging connection's own file: one DuckDB transaction holds
     the staged temp tables and the writes."""
 
@@ -128,7 +170,7 @@ class DuckDBSink:
     def insert_select(self, stage, table, columns, select_sql, params=()) -> None:
         stage.execute(f"insert into {table} ({', '.join(columns)}) {select_sql}", list(params))
 
-    def begin(self) -> None:
+    def begin(self, stream: str, file_hash: str) -> None:
         self.conn.execute("begin transaction")
         self._open = True
 
@@ -142,7 +184,7 @@ class DuckDBSink:
             self.conn.execute("rollback")
 
 
-class PostgresSink:
+class PostgresSink(SqlManifest):
     """Raw and audit tables in PostgreSQL, written with COPY in one transaction per file."""
 
     def __init__(self, pg_conn: Any):
@@ -175,7 +217,7 @@ class PostgresSink:
         finally:
             stage.execute("drop table if exists _to_sink")
 
-    def begin(self) -> None:
+    def begin(self, stream: str, file_hash: str) -> None:
         """psycopg2 opens the transaction with the file's first statement."""
 
     def commit(self) -> None:

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='answer_key',
         incremental_strategy='delete+insert',
+        partition_by=('source_file' if target.type == 'spark' else none),
         on_schema_change='fail',
     )
 }}

@@ -1,0 +1,144 @@
+{#-
+    Apache Spark (plain parquet tables, no Delta or Iceberg): what the models need that
+    dbt-spark does not give. The Spark versions of the project's dialect macros sit beside
+    their DuckDB and PostgreSQL versions (parsing.sql, privacy.sql, metrics.sql,
+    checksums.sql); this file holds the incremental strategy and the contract types.
+-#}
+
+{#-
+    delete+insert on Spark. Parquet tables have no DELETE or MERGE, so an incremental model
+    on Spark is partitioned (config partition_by: one column, never null) and a run rewrites
+    only the partitions it touches, in one `insert overwrite` in dynamic partition mode: in
+    each partition of the new rows or of an old row with a key among them, the old rows
+    whose key is not among the new rows, plus the new rows. A partition whose rows are all
+    replaced by rows in other partitions would have nothing to write and keep its stale
+    rows: such partitions are dropped first. The result equals DuckDB's delete+insert
+    (the parity test, tests/test_spark.py).
+-#}
+{% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) %}
+    {%- if raw_strategy == 'delete+insert' -%}
+        {%- if not config.get('partition_by') or not config.get('unique_key') -%}
+            {% do exceptions.raise_compiler_error(
+                "delete+insert on Spark needs unique_key and partition_by (macros/spark.sql)") %}
+        {%- endif -%}
+        {% do return(raw_strategy) %}
+    {%- endif -%}
+    {% do return(dbt_spark.dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format)) %}
+{% endmacro %}
+
+{% macro dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates) %}
+    {%- if strategy != 'delete+insert' -%}
+        {{ return(dbt_spark.dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates)) }}
+    {%- endif -%}
+    {%- set partition = config.get('partition_by') -%}
+    {%- set partition = partition[0] if partition is not string else partition -%}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | join(', ') -%}
+    {%- set new_keys = '(select distinct ' ~ keys | join(', ') ~ ' from ' ~ source ~ ')' -%}
+    {%- set replaced -%}
+        exists (select 1 from {{ new_keys }} as s where
+            {%- for key in keys %} s.{{ key }} = t.{{ key }}{% if not loop.last %} and{% endif %}{% endfor %})
+    {%- endset -%}
+    {% do run_query("set spark.sql.sources.partitionOverwriteMode = DYNAMIC") %}
+    {%- set emptied_sql -%}
+        select t.{{ partition }}
+        from {{ target }} as t
+        where t.{{ partition }} not in (select {{ partition }} from {{ source }})
+        group by t.{{ partition }}
+        having count(case when {{ replaced }} then 1 end) = count(*)
+    {%- endset -%}
+    {% do spark_drop_partitions(target, partition, emptied_sql) %}
+    insert overwrite table {{ target }} partition ({{ partition }})
+    select {{ columns }} from {{ target }} as t
+    where t.{{ partition }} in (
+            select {{ partition }} from {{ source }}
+            union
+            select t.{{ partition }} from {{ target }} as t where {{ replaced }}
+        )
+        and not {{ replaced }}
+    union all
+    select {{ columns }} from {{ source }}
+{% endmacro %}
+
+{#- Drop the partitions of `relation` whose values of column `partition` the query
+    `values_sql` returns. -#}
+{% macro spark_drop_partitions(relation, partition, values_sql) -%}
+    {%- for value in run_query(values_sql).columns[0].values() %}
+        {% do run_query("alter table " ~ relation ~ " drop if exists partition (" ~ partition ~ " = " ~ spark_partition_literal(value) ~ ")") %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- A partition value (from run_query) as a Spark literal. -#}
+{% macro spark_partition_literal(value) -%}
+    {%- if value is none -%}null
+    {%- elif value is number -%}{{ value }}
+    {%- else -%}'{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Remove the rows of an incremental Spark table matching `condition` (SQL on the table's
+    columns): the partitions holding such rows are rewritten without them, and those with
+    nothing left are dropped. The DELETE of the other engines.
+-#}
+{% macro spark_delete_where(relation, condition) -%}
+    {%- set partition = config.get('partition_by') -%}
+    {%- set partition = partition[0] if partition is not string else partition -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='quoted') | join(', ') -%}
+    {% do run_query("set spark.sql.sources.partitionOverwriteMode = DYNAMIC") %}
+    {%- set emptied_sql -%}
+        select {{ partition }} from {{ relation }}
+        group by {{ partition }}
+        having count(case when {{ condition }} then 1 end) = count(*)
+    {%- endset -%}
+    {% do spark_drop_partitions(relation, partition, emptied_sql) %}
+    insert overwrite table {{ relation }} partition ({{ partition }})
+    select {{ columns }} from {{ relation }}
+    where {{ partition }} in (select {{ partition }} from {{ relation }} where {{ condition }})
+        and not coalesce({{ condition }}, false)
+{%- endmacro %}
+
+{#-
+    Contracts declare the portable types (text, double precision); Spark calls them string
+    and double. dbt compares a contract with the model by the types the engine reports for
+    both, so naming the Spark types in the empty-schema query is enough.
+-#}
+{% macro spark__get_empty_schema_sql(columns) %}
+    {%- set spark_types = {'text': 'string', 'double precision': 'double'} -%}
+    {%- set translated = {} -%}
+    {%- for name in columns -%}
+        {%- set col = columns[name].copy() if columns[name] is mapping else columns[name] -%}
+        {%- if col['data_type'] is defined and col['data_type'] | lower in spark_types -%}
+            {%- do col.update({'data_type': spark_types[col['data_type'] | lower]}) -%}
+        {%- endif -%}
+        {%- do translated.update({name: col}) -%}
+    {%- endfor -%}
+    {{ return(dbt.default__get_empty_schema_sql(translated)) }}
+{% endmacro %}
+
+{#- The double-precision float type (Spark calls it double). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'ces_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
+
+{#- dbt-spark's listagg ignores the order (collect_list has none); the fingerprints of
+    the registry need it: the values are sorted by the order-by columns first. -#}
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if not order_by_clause -%}
+        {{ return(dbt_spark.spark__listagg(measure, delimiter_text, order_by_clause, limit_num)) }}
+    {%- endif -%}
+    {%- set keys = (order_by_clause | replace('order by', '') | trim).split(',') -%}
+    {%- set fields -%}
+        {%- for key in keys %}{{ key | trim }} as k{{ loop.index }}, {% endfor -%}
+        {{ measure }} as v
+    {%- endset -%}
+    {%- do return('array_join(transform(array_sort(collect_list(struct(' ~ fields ~ '))), x -> x.v), ' ~ delimiter_text ~ ')') -%}
+{%- endmacro %}
