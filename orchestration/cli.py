@@ -104,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--target",
-        help="dbt target of profiles.yml: duckdb (a file under --warehouse) or postgres "
-        "(the server of CES_PG_HOST/PORT/USER/PASSWORD/DATABASE); default $CES_DBT_TARGET "
-        "or duckdb",
+        help="dbt target of profiles.yml: duckdb (a file under --warehouse), postgres "
+        "(the server of CES_PG_HOST/PORT/USER/PASSWORD/DATABASE) or spark (the Thrift "
+        "server of CES_SPARK_HOST/PORT); default $CES_DBT_TARGET or duckdb",
     )
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     build.add_argument(

@@ -152,7 +152,8 @@ def target_engine(target: str) -> str:
     if targets[target] not in ENGINES:
         raise ValueError(
             f"dbt target {target!r} is of type {targets[target]!r}; the warehouse builds on "
-            + " or ".join(ENGINES)
+            + ", ".join(ENGINES[:-1])
+            + f" or {ENGINES[-1]}"
         )
     return targets[target]
 

@@ -111,7 +111,10 @@ def test_the_cli_writes_the_build_status_file(tmp_path):
     assert datetime.fromisoformat(status["finished_at"]) <= datetime.now(UTC)
 
 
-def test_ces_build_names_the_targets_when_given_an_unknown_one(settings, tmp_path, capsys):
+def test_ces_build_names_the_targets_when_given_an_unknown_one(
+    settings, tmp_path, capsys, monkeypatch
+):
+    from orchestration import settings as settings_module
     from orchestration.cli import main
 
     assert (settings.engine, Settings.from_env(dbt_target="postgres").engine) == (
@@ -124,11 +127,14 @@ def test_ces_build_names_the_targets_when_given_an_unknown_one(settings, tmp_pat
         "ces build: unknown dbt target 'snowflake': profiles.yml (ces_warehouse) defines "
         "duckdb, postgres, spark\n"
     )
-    # the spark target exists for dbt (issue 19, in progress) but is not a build target yet
-    assert main(["build", "--target", "spark", "--warehouse", str(tmp_path / "wh")]) == 2
+    assert Settings.from_env(dbt_target="spark").engine == "spark"
+    # a target of profiles.yml whose adapter has no engine
+    targets = {**settings_module.profile_targets(), "cloud": "snowflake"}
+    monkeypatch.setattr(settings_module, "profile_targets", lambda: targets)
+    assert main(["build", "--target", "cloud", "--warehouse", str(tmp_path / "wh")]) == 2
     assert capsys.readouterr().err == (
-        "ces build: dbt target 'spark' is of type 'spark'; the warehouse builds on duckdb or "
-        "postgres\n"
+        "ces build: dbt target 'cloud' is of type 'snowflake'; the warehouse builds on duckdb, "
+        "postgres or spark\n"
     )
     assert not (tmp_path / "wh").exists()
 

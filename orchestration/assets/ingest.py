@@ -47,7 +47,7 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"raw_{stream.name}",
         group_name="raw",
-        kinds={"duckdb", "postgres", "python"},
+        kinds={"duckdb", "postgres", "spark", "python"},
         pool=WAREHOUSE_POOL,
         description=(
             f"Landing files under <landing>/{stream.folder}/ (CSV, JSON Lines, Parquet) and the "

@@ -36,7 +36,7 @@ def incremental_mart_keys() -> dict[str, list[str]]:
 @dg.asset(
     name="ces_marts_serving",
     group_name="serving",
-    kinds={"duckdb", "postgres"},
+    kinds={"duckdb", "postgres", "spark"},
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(["marts", model]) for model in mart_models()],
     description=(
@@ -44,7 +44,8 @@ def incremental_mart_keys() -> dict[str, list[str]]:
         "warehouse/ces_marts.duckdb, the marts schema only, replaced atomically; incremental "
         "marts receive only the rows rewritten since the previous copy. PostgreSQL: the "
         "marts schema in place, read by the bi_reader role; checks that it reads every mart "
-        "and nothing else."
+        "and nothing else. Spark: the ces_marts database, a view per mart switched to this "
+        "build's copy."
     ),
 )
 def ces_marts_serving(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
