@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import subprocess
@@ -18,10 +19,17 @@ RESULTS = ROOT / "bench" / "results"
 CES = [sys.executable, "-m", "orchestration.cli"]
 
 
-def run_measured(args: list[str]) -> dict:
-    """Run a process to completion; wall seconds and peak RSS of its whole process tree."""
+def run_measured(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run a process to completion; wall seconds and peak RSS of its whole process tree
+    (`env`: variables added to this process's environment)."""
     started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env} if env else None,
+    )
     peak = 0
     done = threading.Event()
 
@@ -61,9 +69,19 @@ def stages(summary: str) -> dict[str, float]:
     }
 
 
-def build(landing: Path, warehouse: Path, *extra: str) -> dict:
+def build(landing: Path, warehouse: Path, *extra: str, env: dict[str, str] | None = None) -> dict:
     return run_measured(
-        [*CES, "build", "--quiet", "--landing", str(landing), "--warehouse", str(warehouse), *extra]
+        [
+            *CES,
+            "build",
+            "--quiet",
+            "--landing",
+            str(landing),
+            "--warehouse",
+            str(warehouse),
+            *extra,
+        ],
+        env=env,
     )
 
 

@@ -10,7 +10,10 @@ measurement `--runs` times as a whole process (wall time, peak RSS of the proces
 3. incremental: one more day of files on the built year (checked equal to a full build);
 4. limit baseline: bench/baselines/limit_duckdb.py (one query, monthly touchpoint table);
 5. peer baseline: bench/baselines/pandas_peer.py (the same table with pandas);
-6. from 10 M answers on: GE validation of the response fact (bench/ge_validation.py).
+6. from 10 M answers on: GE validation of the response fact (bench/ge_validation.py);
+7. up to 1 M answers: the full build and the incremental day on Apache Spark
+   (`ces build --target spark` against a cluster scripts/spark_cluster.sh starts for the
+   run), with the dbt models that took longest; reported against the DuckDB builds.
 
     .venv/bin/python bench/harness.py [--sizes 1000000,10000000] [--runs 3] [--out FILE]
         [--measurements incremental_day,pandas_peer,ge_validation]
@@ -37,7 +40,26 @@ from common import RESULTS, ROOT, build, median_of, run_measured, sample
 from incremental import NEXT_DAY, YEAR_END, period_table, same_rows
 
 BASELINES = ROOT / "bench" / "baselines"
-MEASUREMENTS = ("fixed_overhead", "full_build", "incremental_day", "limit_baseline", "pandas_peer")
+MEASUREMENTS = (
+    "fixed_overhead",
+    "full_build",
+    "incremental_day",
+    "limit_baseline",
+    "pandas_peer",
+    "spark_full_build",
+    "spark_incremental_day",
+)
+SPARK_UP_TO_SIZE = 1_000_000  # the Spark measurements run at this size and below
+SPARK_DATABASES = (
+    "raw",
+    "audit",
+    "registry",
+    "staging",
+    "intermediate",
+    "marts",
+    "ces_marts",
+    "ces_marts_store",
+)
 ALWAYS = ("fixed_overhead", "full_build", "limit_baseline")
 GE_FROM_SIZE = 10_000_000  # "ge_validation" runs at this size and above
 GIB = 1024
@@ -120,6 +142,10 @@ def measure_size(responses: int, runs: int, work: Path, measurements: tuple[str,
     if "incremental_day" in measurements:
         measure_incremental_day(result, landing, day, work, build_in_place, runs)
     shutil.rmtree(work / "full0")
+    if responses <= SPARK_UP_TO_SIZE and "spark_full_build" in measurements:
+        for path in landing.glob("*/nextday_*"):
+            path.unlink()
+        measure_spark(result, landing, day, work, runs)
 
     if responses >= GE_FROM_SIZE and "ge_validation" in measurements:
         out = work / "ge.json"
@@ -134,6 +160,59 @@ def measure_size(responses: int, runs: int, work: Path, measurements: tuple[str,
         )
         result["ge_validation"] = json.loads(out.read_text())
     return result
+
+
+def slowest_dbt_nodes(top: int = 5) -> list[dict]:
+    """The dbt nodes of the last build that took longest (its run_results.json)."""
+    path = ROOT / "target" / "dagster_run" / "run_results.json"
+    if not path.exists():
+        return []
+    results = json.loads(path.read_text())["results"]
+    results.sort(key=lambda r: -r["execution_time"])
+    return [
+        {"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 1)}
+        for r in results[:top]
+    ]
+
+
+def measure_spark(result: dict, landing: Path, day: Path, work: Path, runs: int) -> None:
+    """Full build and incremental day on a Spark cluster started for the run: each run
+    starts from empty databases, builds the year (`--full-refresh`), adds the day and
+    builds again. Spark warehouses cannot be copied like a DuckDB file, hence the cycle."""
+    sys.path.insert(0, str(ROOT))
+    from orchestration.engines.spark import ThriftSession
+    from orchestration.settings import SparkConnection
+
+    cluster = work / "spark"
+    script = ROOT / "scripts" / "spark_cluster.sh"
+    subprocess.run(["bash", str(script), "start", str(cluster)], check=True, capture_output=True)
+    try:
+        env = dict(line.split("=", 1) for line in (cluster / "env").read_text().splitlines())
+        connection = SparkConnection(host=env["CES_SPARK_HOST"], port=int(env["CES_SPARK_PORT"]))
+        warehouse = work / "spark_warehouse"
+        full, incremental, slowest = [], [], {}
+        for _ in range(runs):
+            session = ThriftSession(connection)
+            for database in SPARK_DATABASES:
+                session.execute(f"drop database if exists {database} cascade")
+            session.close()
+            shutil.rmtree(warehouse, ignore_errors=True)
+            full.append(build(landing, warehouse, "--target", "spark", "--full-refresh", env=env))
+            slowest["full_build"] = slowest_dbt_nodes()
+            copied = []
+            for stream in ("survey_responses", "tickets"):
+                for path in sorted((day / stream).iterdir()):
+                    copied.append(landing / stream / f"nextday_{path.name}")
+                    shutil.copy(path, copied[-1])
+            incremental.append(build(landing, warehouse, "--target", "spark", env=env))
+            slowest["incremental_day"] = slowest_dbt_nodes()
+            for path in copied:
+                path.unlink()
+        result["spark_full_build"] = median_of(full)
+        result["spark_incremental_day"] = median_of(incremental)
+        result["spark_slowest_dbt_nodes"] = slowest
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(cluster)], check=False)
 
 
 def targets(r: dict) -> list[tuple[str, str, bool]]:
@@ -174,6 +253,14 @@ def targets(r: dict) -> list[tuple[str, str, bool]]:
         )
     if r["responses"] >= 10_000_000:
         rows.append(("peak RSS ≤ 2 GiB", f"{rss:.2f} GiB", rss <= 2))
+    if "spark_full_build" in r:
+        # reported, not targets: what Spark costs against the DuckDB build of the same run
+        spark_full = r["spark_full_build"]["seconds_median"]
+        rows.append(("Spark full build / DuckDB full build", f"{spark_full / full:.1f}×", True))
+        if "incremental_day" in r:
+            spark_day = r["spark_incremental_day"]["seconds_median"]
+            day = r["incremental_day"]["seconds_median"]
+            rows.append(("Spark incremental day / DuckDB's", f"{spark_day / day:.1f}×", True))
     if "ge_validation" in r:
         ge = r["ge_validation"]["validation_seconds_median"]
         rows.append(("GE validation ≤ 10 s", f"{ge:.1f} s", ge <= 10))

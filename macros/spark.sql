@@ -40,6 +40,12 @@
             {%- for key in keys %} s.{{ key }} = t.{{ key }}{% if not loop.last %} and{% endif %}{% endfor %})
     {%- endset -%}
     {% do run_query("set spark.sql.sources.partitionOverwriteMode = DYNAMIC") %}
+    {#- the new rows are a view on the model's SQL, read four times below: computed once -#}
+    {% do run_query("cache table " ~ source) %}
+    {%- if run_query("select count(*) from " ~ source).columns[0].values()[0] == 0 -%}
+        {% do run_query("uncache table if exists " ~ source) %}
+        {{ return("select 'nothing new: no partition rewritten' as outcome") }}
+    {%- endif -%}
     {%- set emptied_sql -%}
         select t.{{ partition }}
         from {{ target }} as t

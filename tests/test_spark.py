@@ -358,7 +358,8 @@ def ces_build(target: str, landing: Path, warehouse_dir: Path, capsys) -> str:
 
 # Lines of the summary that differ by engine or run: timings, locations, serving.
 SUMMARY_LINES_PER_ENGINE = (
-    r"(CES build succeeded|elapsed per stage|warehouse:|serving|marts |CES report|quality report)"
+    r"(building |CES build succeeded|elapsed per stage|warehouse:|serving|marts |CES report|"
+    r"quality report)"
 )
 
 

@@ -12,7 +12,7 @@
         materialized='incremental',
         unique_key=['touchpoint_id', 'period_grain', 'period_start'],
         incremental_strategy='delete+insert',
-        partition_by=('period_start' if target.type == 'spark' else none),
+        partition_by=('period_grain' if target.type == 'spark' else none),
         on_schema_change='fail',
     )
 }}
