@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import urllib.request
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,6 +73,39 @@ def spark_cluster():
     yield cluster, env
     subprocess.run(["bash", str(SCRIPT), "stop", str(cluster)], check=False, capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def test_parameters_become_spark_literals_and_quoted_question_marks_stay():
+    """Spark string literals read a backslash as an escape (PyHive's own escaping does not
+    double it): a value can neither end its literal early nor lose a backslash."""
+    from orchestration.engines.spark import bind, spark_literal
+
+    assert bind(
+        "select ?, '?', `a?`, ? from t where a = ? and b = ? and c = ?",
+        ["C:\\x", None, "it's\\", datetime(2026, 3, 1, 10, 0, 0, 5), date(2026, 3, 1)],
+    ) == (
+        r"select 'C:\\x', '?', `a?`, null from t where a = 'it\'s\\' "
+        r"and b = timestamp'2026-03-01 10:00:00.000005' and c = date'2026-03-01'"
+    )
+    assert spark_literal(date(2026, 3, 1)) == "date'2026-03-01'"
+    assert (spark_literal(True), spark_literal(7), spark_literal(float("nan"))) == (
+        "true",
+        "7",
+        "double('nan')",
+    )
+    with pytest.raises(ValueError, match="2 parameters for 1 placeholders"):
+        bind("select ?", [1, 2])
+
+
+def test_an_unreachable_thrift_server_is_named_with_its_settings():
+    from orchestration.engines.spark import SparkSQLError, ThriftSession
+
+    with pytest.raises(
+        SparkSQLError,
+        match=r"cannot reach the Spark Thrift server at "
+        r"127\.0\.0\.1:1 \(CES_SPARK_HOST / CES_SPARK_PORT\)",
+    ):
+        ThriftSession(SparkConnection(host="127.0.0.1", port=1))
 
 
 def test_the_cluster_is_a_master_a_worker_and_a_thrift_server_on_that_master(spark_cluster):

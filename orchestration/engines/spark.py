@@ -165,9 +165,15 @@ class ThriftSession:
         from pyhive import hive
 
         self.connection = connection
-        self.conn = hive.connect(
-            host=connection.host, port=connection.port, username=connection.user
-        )
+        try:
+            self.conn = hive.connect(
+                host=connection.host, port=connection.port, username=connection.user
+            )
+        except Exception as error:  # thrift's transport errors have no common base here
+            raise SparkSQLError(
+                f"cannot reach the Spark Thrift server at {connection.host}:{connection.port} "
+                f"(CES_SPARK_HOST / CES_SPARK_PORT): {error}"
+            ) from None
         self.rename = rename or {}
         self._pattern = (
             re.compile(r"\b(" + "|".join(map(re.escape, self.rename)) + r")\.")
