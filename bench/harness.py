@@ -50,16 +50,6 @@ MEASUREMENTS = (
     "spark_incremental_day",
 )
 SPARK_UP_TO_SIZE = 1_000_000  # the Spark measurements run at this size and below
-SPARK_DATABASES = (
-    "raw",
-    "audit",
-    "registry",
-    "staging",
-    "intermediate",
-    "marts",
-    "ces_marts",
-    "ces_marts_store",
-)
 ALWAYS = ("fixed_overhead", "full_build", "limit_baseline")
 GE_FROM_SIZE = 10_000_000  # "ge_validation" runs at this size and above
 GIB = 1024
@@ -180,7 +170,7 @@ def measure_spark(result: dict, landing: Path, day: Path, work: Path, runs: int)
     starts from empty databases, builds the year (`--full-refresh`), adds the day and
     builds again. Spark warehouses cannot be copied like a DuckDB file, hence the cycle."""
     sys.path.insert(0, str(ROOT))
-    from orchestration.engines.spark import ThriftSession
+    from orchestration.engines.spark import DATABASES, ThriftSession
     from orchestration.settings import SparkConnection
 
     cluster = work / "spark"
@@ -193,7 +183,7 @@ def measure_spark(result: dict, landing: Path, day: Path, work: Path, runs: int)
         full, incremental, slowest = [], [], {}
         for _ in range(runs):
             session = ThriftSession(connection)
-            for database in SPARK_DATABASES:
+            for database in DATABASES:
                 session.execute(f"drop database if exists {database} cascade")
             session.close()
             shutil.rmtree(warehouse, ignore_errors=True)

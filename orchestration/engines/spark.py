@@ -54,6 +54,11 @@ from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, EngineConfig, Sp
 
 SERVING_SCHEMA = "ces_marts"  # what BI users read
 STORE_SCHEMA = "ces_marts_store"  # the tables behind its views, per build
+# Every database a build writes (dbt's schemas, ingestion's, serving's).
+DATABASES = (
+    *("raw", "audit", "registry", "staging", "intermediate", "marts"),
+    *(SERVING_SCHEMA, STORE_SCHEMA),
+)
 
 # The partition columns of the tables ingestion writes: one partition per loaded file.
 PARTITIONS: dict[str, tuple[str, ...]] = {
