@@ -31,8 +31,8 @@
 
 {#-
     The landed rows a staging model versions, with their identity (`identity`: the key
-    `raw_key`, or file hash + line): the rows of committed loads of `relation` (a landing
-    source, named like its stream), or in an
+    `raw_key`, or file hash + line): the rows of committed loads of `relation` (the landing
+    source of `stream`), or in an
     incremental run every version of the identities with a version landed since the
     model's last run (all of them when the model was built with another pseudonym salt,
     column settings_fingerprint). The filter comes before the versioning window, which a
@@ -40,13 +40,13 @@
     through a window), so a daily run reads the versions of the keys that changed and
     nothing else.
 -#}
-{% macro landed_versions(relation, raw_key, identity) -%}
+{% macro landed_versions(relation, stream, raw_key, identity) -%}
     {%- set raw_identity = version_identity(raw_key, '_file_hash', '_source_line') -%}
     select
         *,
         {{ raw_identity }} as {{ identity }}
     from {{ relation }}
-    where _file_hash in ({{ committed_loads(relation.identifier) }})
+    where _file_hash in ({{ committed_loads(stream) }})
     {%- if is_incremental() %}
         and {{ raw_identity }} in (
             select {{ raw_identity }}

@@ -22,7 +22,7 @@ with
 
 landed as (
 
-    {{ landed_versions(source('landing', 'survey_responses'), "nullif(trim(response_id), '')", 'answer_key') }}
+    {{ landed_versions(source('landing', 'survey_responses'), 'survey_responses', "nullif(trim(response_id), '')", 'answer_key') }}
 
 ),
 

@@ -21,7 +21,7 @@ with
 
 landed as (
 
-    {{ landed_versions(source('landing', 'tickets'), "nullif(trim(ticket_id), '')", 'ticket_key') }}
+    {{ landed_versions(source('landing', 'tickets'), 'tickets', "nullif(trim(ticket_id), '')", 'ticket_key') }}
 
 ),
 
