@@ -72,7 +72,8 @@
     {% endif %}
 {%- endmacro %}
 
-{#- DELETE … WHERE; Spark's parquet tables have none (spark_delete_where, macros/spark.sql). -#}
+{#- DELETE … WHERE (`condition` on the table's columns, alias t on Spark); Spark's parquet
+    tables have none (spark_rewrite_partitions, macros/spark.sql). -#}
 {% macro delete_where(relation, condition) -%}
     {{ return(adapter.dispatch('delete_where', 'ces_warehouse')(relation, condition)) }}
 {%- endmacro %}
@@ -82,5 +83,5 @@
 {%- endmacro %}
 
 {% macro spark__delete_where(relation, condition) -%}
-    {{ spark_delete_where(relation, condition) }}
+    {{ spark_rewrite_partitions(relation, condition) }}
 {%- endmacro %}

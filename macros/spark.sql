@@ -8,12 +8,9 @@
 {#-
     delete+insert on Spark. Parquet tables have no DELETE or MERGE, so an incremental model
     on Spark is partitioned (config partition_by: one column, never null) and a run rewrites
-    only the partitions it touches, in one `insert overwrite` in dynamic partition mode: in
-    each partition of the new rows or of an old row with a key among them, the old rows
-    whose key is not among the new rows, plus the new rows. A partition whose rows are all
-    replaced by rows in other partitions would have nothing to write and keep its stale
-    rows: such partitions are dropped first. The result equals DuckDB's delete+insert
-    (the parity test, tests/test_spark.py).
+    only the partitions it touches (spark_rewrite_partitions below): the old rows whose key
+    is among the new rows go, the new rows come in. The result equals DuckDB's
+    delete+insert (the parity test, tests/test_spark.py).
 -#}
 {% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) %}
     {%- if raw_strategy == 'delete+insert' -%}
@@ -30,41 +27,59 @@
     {%- if strategy != 'delete+insert' -%}
         {{ return(dbt_spark.dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates)) }}
     {%- endif -%}
-    {%- set partition = config.get('partition_by') -%}
-    {%- set partition = partition[0] if partition is not string else partition -%}
     {%- set keys = [unique_key] if unique_key is string else unique_key -%}
-    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | join(', ') -%}
     {%- set new_keys = '(select distinct ' ~ keys | join(', ') ~ ' from ' ~ source ~ ')' -%}
     {%- set replaced -%}
         exists (select 1 from {{ new_keys }} as s where
             {%- for key in keys %} s.{{ key }} = t.{{ key }}{% if not loop.last %} and{% endif %}{% endfor %})
     {%- endset -%}
-    {% do run_query("set spark.sql.sources.partitionOverwriteMode = DYNAMIC") %}
     {#- the new rows are a view on the model's SQL, read four times below: computed once -#}
     {% do run_query("cache table " ~ source) %}
     {%- if run_query("select count(*) from " ~ source).columns[0].values()[0] == 0 -%}
         {% do run_query("uncache table if exists " ~ source) %}
         {{ return("select 'nothing new: no partition rewritten' as outcome") }}
     {%- endif -%}
+    {{ return(spark_rewrite_partitions(target, replaced, source)) }}
+{% endmacro %}
+
+{#-
+    The one way rows leave an incremental Spark table: the rows of `relation` (alias t)
+    matching `removed` go, and the rows of `added` (a relation with the same columns, or
+    none) come in. Every partition that holds a removed row or an added one is rewritten
+    in one `insert overwrite` in dynamic partition mode; a partition whose rows are all
+    removed and that gains none would have nothing to write and keep its rows, so those are
+    dropped first. delete+insert (above) and delete_where (macros/reprocess.sql) use it.
+-#}
+{% macro spark_rewrite_partitions(relation, removed, added=none) -%}
+    {%- set partition = config.get('partition_by') -%}
+    {%- set partition = partition[0] if partition is not string else partition -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='quoted') | join(', ') -%}
+    {% do run_query("set spark.sql.sources.partitionOverwriteMode = DYNAMIC") %}
     {%- set emptied_sql -%}
         select t.{{ partition }}
-        from {{ target }} as t
-        where t.{{ partition }} not in (select {{ partition }} from {{ source }})
+        from {{ relation }} as t
+        {%- if added is not none %}
+        where t.{{ partition }} not in (select {{ partition }} from {{ added }})
+        {%- endif %}
         group by t.{{ partition }}
-        having count(case when {{ replaced }} then 1 end) = count(*)
+        having count(case when {{ removed }} then 1 end) = count(*)
     {%- endset -%}
-    {% do spark_drop_partitions(target, partition, emptied_sql) %}
-    insert overwrite table {{ target }} partition ({{ partition }})
-    select {{ columns }} from {{ target }} as t
+    {% do spark_drop_partitions(relation, partition, emptied_sql) %}
+    insert overwrite table {{ relation }} partition ({{ partition }})
+    select {{ columns }} from {{ relation }} as t
     where t.{{ partition }} in (
-            select {{ partition }} from {{ source }}
+            select t.{{ partition }} from {{ relation }} as t where {{ removed }}
+            {%- if added is not none %}
             union
-            select t.{{ partition }} from {{ target }} as t where {{ replaced }}
+            select {{ partition }} from {{ added }}
+            {%- endif %}
         )
-        and not {{ replaced }}
+        and not coalesce({{ removed }}, false)
+    {%- if added is not none %}
     union all
-    select {{ columns }} from {{ source }}
-{% endmacro %}
+    select {{ columns }} from {{ added }}
+    {%- endif %}
+{%- endmacro %}
 
 {#- Drop the partitions of `relation` whose values of column `partition` the query
     `values_sql` returns. -#}
@@ -80,28 +95,6 @@
     {%- elif value is number -%}{{ value }}
     {%- else -%}'{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'
     {%- endif -%}
-{%- endmacro %}
-
-{#-
-    Remove the rows of an incremental Spark table matching `condition` (SQL on the table's
-    columns): the partitions holding such rows are rewritten without them, and those with
-    nothing left are dropped. The DELETE of the other engines.
--#}
-{% macro spark_delete_where(relation, condition) -%}
-    {%- set partition = config.get('partition_by') -%}
-    {%- set partition = partition[0] if partition is not string else partition -%}
-    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='quoted') | join(', ') -%}
-    {% do run_query("set spark.sql.sources.partitionOverwriteMode = DYNAMIC") %}
-    {%- set emptied_sql -%}
-        select {{ partition }} from {{ relation }}
-        group by {{ partition }}
-        having count(case when {{ condition }} then 1 end) = count(*)
-    {%- endset -%}
-    {% do spark_drop_partitions(relation, partition, emptied_sql) %}
-    insert overwrite table {{ relation }} partition ({{ partition }})
-    select {{ columns }} from {{ relation }}
-    where {{ partition }} in (select {{ partition }} from {{ relation }} where {{ condition }})
-        and not coalesce({{ condition }}, false)
 {%- endmacro %}
 
 {#-

@@ -159,6 +159,26 @@ ENGINE_SPECIFIC = NOT_COMPARED | {
 }
 
 
+def assert_same_tables(duck, tables, excluded, rows_of) -> None:
+    """Every table has the same rows on the other engine (`rows_of(sql)`: its rows) as in
+    the DuckDB connection, at least one, floats within 1e-9: compared by the DuckDB
+    table's columns less `excluded`, sorted by every compared column, nulls last."""
+    for table in tables:
+        columns = compared_columns(duck, table, excluded)
+        sql = f"select {', '.join(columns)} from {table} order by " + ", ".join(
+            f"{c} nulls last" for c in columns
+        )
+        on_duckdb, on_other = duck.execute(sql).fetchall(), rows_of(sql)
+        assert len(on_other) == len(on_duckdb) > 0, table
+        for left, right in zip(on_duckdb, on_other, strict=True):
+            differing = [
+                (column, a, b)
+                for column, a, b in zip(columns, left, right, strict=True)
+                if not same_value(a, b)
+            ]
+            assert not differing, (table, left[:3], differing)
+
+
 def same_value(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
@@ -177,6 +197,27 @@ def ces_build(target: str, landing: Path, warehouse_dir: Path, capsys) -> str:
     return printed
 
 
+def parity_builds(
+    target: str, landing: Path, duck_dir: Path, other_dir: Path, capsys, second_batch: int
+) -> tuple[str, str]:
+    """`ces build` on DuckDB and on `target` from the same landing files, then again
+    after a second batch of `second_batch` answers (new ids, and their tickets) for the
+    following two weeks: what the two incremental builds printed, DuckDB's first."""
+    for name, folder in (("duckdb", duck_dir), (target, other_dir)):
+        ces_build(name, landing, folder, capsys)
+    generate_sample(
+        landing,
+        responses=second_batch,
+        days=14,
+        seed=9,
+        end_date=date(2026, 4, 14),
+        id_offset=10**6,
+    )
+    return ces_build("duckdb", landing, duck_dir, capsys), ces_build(
+        target, landing, other_dir, capsys
+    )
+
+
 def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
     pg_database, dbt_manifest, settings, sample_landing, tmp_path, capsys
 ):
@@ -185,14 +226,7 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
     every mart the same rows and values (floats within 1e-9). On PostgreSQL the serving
     step verified that bi_reader reads the marts and nothing else."""
     duck_dir, pg_dir = tmp_path / "wh_duckdb", tmp_path / "wh_postgres"
-    for target, folder in (("duckdb", duck_dir), ("postgres", pg_dir)):
-        ces_build(target, sample_landing, folder, capsys)
-    # a second batch: new answers and tickets (other ids) for the following two weeks
-    generate_sample(
-        sample_landing, responses=400, days=14, seed=9, end_date=date(2026, 4, 14), id_offset=10**6
-    )
-    on_duckdb = ces_build("duckdb", sample_landing, duck_dir, capsys)
-    printed = ces_build("postgres", sample_landing, pg_dir, capsys)
+    on_duckdb, printed = parity_builds("postgres", sample_landing, duck_dir, pg_dir, capsys, 400)
     assert "warehouse: postgresql://" in printed and "/" + pg_database["CES_PG_DATABASE"] in printed
     assert "marts served in place to the PostgreSQL role bi_reader: grants verified" in printed
     assert f"CES report: {pg_dir / 'report' / 'index.html'} (browser check " in printed
@@ -211,21 +245,9 @@ def test_every_mart_has_the_same_rows_on_postgres_and_duckdb(
         ).fetchall()
     ]
     assert len(marts) == 12
-    for table in marts:
-        columns = compared_columns(duck, f"marts.{table}", ENGINE_SPECIFIC)
-        # sorted by every compared column, nulls last on both engines
-        sql = f"select {', '.join(columns)} from marts.{table} order by " + ", ".join(
-            f"{c} nulls last" for c in columns
-        )
-        on_duckdb, on_postgres = duck.execute(sql).fetchall(), postgres_query(pg, sql)
-        assert len(on_postgres) == len(on_duckdb) > 0, table
-        for left, right in zip(on_duckdb, on_postgres, strict=True):
-            differing = [
-                (column, a, b)
-                for column, a, b in zip(columns, left, right, strict=True)
-                if not same_value(a, b)
-            ]
-            assert not differing, (table, left[:3], differing)
+    assert_same_tables(
+        duck, [f"marts.{t}" for t in marts], ENGINE_SPECIFIC, lambda sql: postgres_query(pg, sql)
+    )
     pg.close()
     duck.close()
     assert_bi_reader_sees_only_marts(pg_database)

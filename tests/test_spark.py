@@ -36,9 +36,8 @@ from tests.test_postgres import (
     NOT_COMPARED,
     TABLES,
     assert_same_expectation_outcomes,
-    ces_build,
-    compared_columns,
-    same_value,
+    assert_same_tables,
+    parity_builds,
 )
 
 SCRIPT = PROJECT_DIR / "scripts" / "spark_cluster.sh"
@@ -253,24 +252,8 @@ def comparable(value):
     return float(value) if isinstance(value, Decimal) else value
 
 
-def assert_same_tables(duck, tables, excluded) -> None:
-    """Every table has the same rows on Spark as in the DuckDB connection (floats within
-    1e-9), compared by the DuckDB table's columns less `excluded`, sorted by all of them."""
-    for table in tables:
-        columns = compared_columns(duck, table, excluded)
-        sql = f"select {', '.join(columns)} from {table} order by " + ", ".join(
-            f"{c} nulls last" for c in columns
-        )
-        on_duckdb = duck.execute(sql).fetchall()
-        on_spark = [tuple(map(comparable, row)) for row in spark_rows(sql)]
-        assert len(on_spark) == len(on_duckdb), table
-        for left, right in zip(on_duckdb, on_spark, strict=True):
-            differing = [
-                (column, a, b)
-                for column, a, b in zip(columns, left, right, strict=True)
-                if not same_value(a, b)
-            ]
-            assert not differing, (table, left[:3], differing)
+def spark_comparable_rows(sql: str) -> list[tuple]:
+    return [tuple(map(comparable, row)) for row in spark_rows(sql)]
 
 
 @pytest.fixture
@@ -367,14 +350,7 @@ def test_every_mart_has_the_same_rows_on_spark_and_duckdb(
     from orchestration.engines.spark import SERVING_SCHEMA, SparkEngine
 
     duck_dir, spark_dir = tmp_path / "wh_duckdb", tmp_path / "wh_spark"
-    for target, folder in (("duckdb", duck_dir), ("spark", spark_dir)):
-        ces_build(target, sample_landing, folder, capsys)
-    # a second batch: new answers and tickets for the following two weeks, and re-sends
-    generate_sample(
-        sample_landing, responses=300, days=14, seed=9, end_date=date(2026, 4, 14), id_offset=10**6
-    )
-    on_duckdb = ces_build("duckdb", sample_landing, duck_dir, capsys)
-    printed = ces_build("spark", sample_landing, spark_dir, capsys)
+    on_duckdb, printed = parity_builds("spark", sample_landing, duck_dir, spark_dir, capsys, 300)
     assert f"warehouse: spark+thrift://ces@127.0.0.1:{spark_env['CES_SPARK_PORT']}" in printed
     assert f"marts published to the Spark database {SERVING_SCHEMA}" in printed
     assert summary_tables(printed) == summary_tables(on_duckdb)
@@ -391,8 +367,9 @@ def test_every_mart_has_the_same_rows_on_spark_and_duckdb(
         ).fetchall()
     ]
     assert len(marts) == 12
-    assert_same_tables(duck, marts, ENGINE_SPECIFIC)
-    assert_same_tables(duck, TABLES, NOT_COMPARED)  # raw rows, rejects, manifest
+    assert_same_tables(duck, marts, ENGINE_SPECIFIC, spark_comparable_rows)
+    # raw rows, rejects, manifest
+    assert_same_tables(duck, TABLES, NOT_COMPARED, spark_comparable_rows)
     ((files, accounted, rejected),) = spark_rows(
         "select count(*), count(case when rows_landed = rows_accepted + rows_rejected "
         "+ rows_skipped then 1 end), sum(rows_rejected) from audit.load_manifest"

@@ -68,6 +68,13 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+def table_order(table: str, names: Sequence[str]) -> list[str]:
+    """The columns of a table ingestion writes in Spark's order: the partition columns
+    last (Spark moves them there)."""
+    partition = PARTITIONS[table]
+    return [n for n in names if n not in partition] + [p for p in partition if p in names]
+
+
 def spark_identifier(name: str) -> str:
     """A quoted Spark SQL identifier (Spark quotes with backticks; "x" is a string)."""
     return "`" + name.replace("`", "``") + "`"
@@ -257,7 +264,6 @@ class SparkSink(ThriftSession):
         """Run the select in the DuckDB stage, write its rows as a parquet file in the
         stage folder and overwrite the file's partition of `table` with them (an empty
         result empties the partition)."""
-        partition = PARTITIONS[table]
         names = ", ".join(columns)
         stage.execute(
             f"create or replace temp table _to_sink as select * from ({select_sql}) as t({names})",
@@ -267,6 +273,8 @@ class SparkSink(ThriftSession):
         path = self.stage_dir / f"{uuid.uuid4().hex}.parquet"
         try:
             stage.execute(f"copy _to_sink to '{path.as_posix()}' (format parquet)")
+            # the partition's values are in its spec: the other columns, as given
+            partition = PARTITIONS[table]
             kept = [spark_identifier(c) for c in map(_unquoted, columns) if c not in partition]
             self.run(
                 f"insert overwrite table {table} partition ({self._partition_spec(table)}) "
@@ -280,9 +288,7 @@ class SparkSink(ThriftSession):
     def write_manifest(self, record: dict[str, Any], replace: str) -> None:
         """Rewrite the manifest partition of the record's stream and hash: its other
         records, less the one replaced, and this one."""
-        names = [name for name, _, _ in MANIFEST_COLUMNS]
-        kept = [n for n in names if n not in PARTITIONS[MANIFEST_TABLE]]
-        ordered = [*kept, *PARTITIONS[MANIFEST_TABLE]]
+        ordered = table_order(MANIFEST_TABLE, [name for name, _, _ in MANIFEST_COLUMNS])
         replaced = "file_path = ?" + (" and status = 'failed'" if replace == "failed" else "")
         values = ", ".join(
             f"cast({spark_literal(record[name])} as {spark_type(sql_type)}) as {name}"
@@ -318,13 +324,13 @@ def spark_schema_ddl() -> list[str]:
     """The raw and audit databases and tables on Spark: parquet, partitioned per file."""
 
     def table(name: str, columns: Sequence[tuple[str, str]]) -> str:
-        partition = PARTITIONS[name]
-        ordered = [c for c in columns if c[0] not in partition]
-        ordered += [c for p in partition for c in columns if c[0] == p]
-        body = ",\n    ".join(f"{column} {spark_type(sql_type)}" for column, sql_type in ordered)
+        types = dict(columns)
+        body = ",\n    ".join(
+            f"{column} {spark_type(types[column])}" for column in table_order(name, list(types))
+        )
         return (
             f"create table if not exists {name} (\n    {body}\n) using parquet "
-            f"partitioned by ({', '.join(partition)})"
+            f"partitioned by ({', '.join(PARTITIONS[name])})"
         )
 
     statements = ["create database if not exists raw", "create database if not exists audit"]
@@ -389,18 +395,17 @@ class SparkEngine(ServerEngine):
         with self._session() as db:
             db.execute(f"create database if not exists {STORE_SCHEMA}")
             db.execute(f"create database if not exists {SERVING_SCHEMA}")
-            for mart in marts:
-                stored = f"{STORE_SCHEMA}.{spark_identifier(f'{mart}__{build}')}"
+            stored = {m: f"{STORE_SCHEMA}.{spark_identifier(f'{m}__{build}')}" for m in marts}
+            for mart, copy in stored.items():
                 source = f"marts.{spark_identifier(mart)}"
-                db.execute(f"create table {stored} using parquet as select * from {source}")
-                rows = db.execute(f"select count(*) from {stored}")[0][0]
-                tables[mart] = {"rows": rows, "written": f"copied whole to {stored}"}
+                db.execute(f"create table {copy} using parquet as select * from {source}")
+                rows = db.execute(f"select count(*) from {copy}")[0][0]
+                tables[mart] = {"rows": rows, "written": f"copied whole to {copy}"}
             # every copy exists before the first view moves
-            for mart in marts:
-                stored = f"{STORE_SCHEMA}.{spark_identifier(f'{mart}__{build}')}"
+            for mart, copy in stored.items():
                 db.execute(
                     f"create or replace view {SERVING_SCHEMA}.{spark_identifier(mart)} "
-                    f"as select * from {stored}"
+                    f"as select * from {copy}"
                 )
             for (view,) in [r[1:2] for r in db.execute(f"show views in {SERVING_SCHEMA}")]:
                 if view not in marts:
