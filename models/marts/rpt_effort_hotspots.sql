@@ -1,7 +1,7 @@
 -- Touchpoints ranked by effort for the latest complete month, each compared with all
 -- other touchpoints of that month by Welch's two-sample t-test on ease_7pt (two-sided,
--- alpha 0.05; critical values from seeds/t_critical_values.csv at the largest tabulated
--- degrees of freedom not above Welch's, which errs on the side of "not significant").
+-- alpha 0.05), its p-value corrected by Holm's method across the month's touchpoints
+-- (both shown; `comparison` reads the corrected one). Tests in macros/statistics.sql.
 -- The month is rpt_build_info.hotspot_month: the latest complete month before the as-of
 -- date that the answers fully cover (rpt_period_coverage), else the latest complete month
 -- with answers; each row says how much of the month the answers cover and whether a more
@@ -92,48 +92,38 @@ welch as (
 
     select
         *,
-        case
-            when var_7pt / n_responses + others_var_7pt / others_n > 0
-                then
-                    (mean_7pt - others_mean_7pt)
-                    / sqrt(var_7pt / n_responses + others_var_7pt / others_n)
-        end as welch_t,
-        case
-            when var_7pt / n_responses + others_var_7pt / others_n > 0
-                then
-                    (var_7pt / n_responses + others_var_7pt / others_n)
-                    * (var_7pt / n_responses + others_var_7pt / others_n)
-                    / (
-                        (var_7pt / n_responses) * (var_7pt / n_responses) / (n_responses - 1)
-                        + (others_var_7pt / others_n) * (others_var_7pt / others_n) / (others_n - 1)
-                    )
-        end as welch_df
+        {{ welch_t('mean_7pt', 'var_7pt', 'n_responses', 'others_mean_7pt', 'others_var_7pt', 'others_n') }}
+            as welch_t,
+        {{ welch_df('var_7pt', 'n_responses', 'others_var_7pt', 'others_n') }} as welch_df
     from compared
 
 ),
 
-critical_row as (
+tested as (
 
-    -- the largest tabulated degrees of freedom not above Welch's
     select
-        w.touchpoint_id,
-        max(c.degrees_of_freedom) as table_degrees_of_freedom
-    from welch as w
-    inner join {{ ref('t_critical_values') }} as c
-        on c.degrees_of_freedom <= floor(w.welch_df)
-    group by 1
+        *,
+        {{ welch_p_value('welch_t', 'welch_df') }} as welch_p_value
+    from welch
 
 ),
 
-with_critical as (
+-- Holm's correction across the month's tested touchpoints (macros/statistics.sql).
+holm_ordered as (
 
     select
-        w.*,
-        c.t_critical_975
-    from welch as w
-    left join critical_row as r on w.touchpoint_id = r.touchpoint_id
-    left join {{ ref('t_critical_values') }} as c
-        on r.table_degrees_of_freedom = c.degrees_of_freedom
+        *,
+        {{ holm_order('welch_p_value', 'month_start', 'touchpoint_id') }}
+    from tested
+
+),
+
+with_holm as (
+
+    select
+        *,
+        {{ holm_adjusted_p('welch_p_value', 'month_start', 'touchpoint_id') }} as holm_p_value
+    from holm_ordered
 
 ),
 
@@ -172,15 +162,17 @@ final as (
         w.mean_7pt - w.others_mean_7pt as mean_difference_7pt,
         w.welch_t,
         w.welch_df,
-        w.t_critical_975,
-        coalesce(abs(w.welch_t) > w.t_critical_975, false) as is_significant,
+        w.welch_p_value,
+        coalesce(w.welch_p_value < 0.05, false) as is_significant,
+        w.holm_p_value,
+        coalesce(w.holm_p_value < 0.05, false) as is_significant_holm,
         case
-            when abs(w.welch_t) > w.t_critical_975 and w.welch_t < 0 then 'harder than the rest'
-            when abs(w.welch_t) > w.t_critical_975 and w.welch_t > 0 then 'easier than the rest'
-            when w.welch_t is null then 'not tested (too few answers)'
+            when w.holm_p_value < 0.05 and w.welch_t < 0 then 'harder than the rest'
+            when w.holm_p_value < 0.05 and w.welch_t > 0 then 'easier than the rest'
+            when w.welch_p_value is null then 'not tested (too few answers or no variance)'
             else 'not significantly different'
         end as comparison,
-        cast('Welch two-sample t-test of ease_7pt against all other touchpoints of the month, two-sided, alpha 0.05' as {{ dbt.type_string() }}) as test_method,
+        cast('Welch two-sample t-test of ease_7pt against all other touchpoints of the month, two-sided, alpha 0.05, Holm-corrected across the month''s touchpoints' as {{ dbt.type_string() }}) as test_method,
         cv.answer_days as period_answer_days,
         cv.days_in_period as period_days,
         cv.is_fully_covered as is_period_fully_covered,
@@ -188,7 +180,7 @@ final as (
         bi.is_hotspot_month_fallback as is_fallback_month,
         bi.as_of_date,
         bi.newest_answer_at
-    from with_critical as w
+    from with_holm as w
     cross join build_info as bi
     left join coverage as cv on w.month_start = cv.period_start
     left join {{ ref('dim_touchpoint') }} as tp on w.touchpoint_id = tp.touchpoint_id
