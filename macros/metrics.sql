@@ -117,6 +117,21 @@
     )
 {%- endmacro %}
 
+{#- Text as comment themes compare it: normalised as labels are, then every run of
+    characters other than a-z and 0-9 (punctuation, symbols, letters without an ASCII
+    form) one blank, so "Log-in!" and "log in" are the same words. -#}
+{% macro normalise_words(expr) -%}
+    {{ return(adapter.dispatch('normalise_words', 'ces_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro default__normalise_words(expr) -%}
+    trim(regexp_replace({{ normalise_label(expr) }}, '[^a-z0-9]+', ' ', 'g'))
+{%- endmacro %}
+
+{% macro spark__normalise_words(expr) -%}
+    trim(regexp_replace({{ normalise_label(expr) }}, '[^a-z0-9]+', ' '))
+{%- endmacro %}
+
 {#- Hours between two timestamps, fractional (a double: Spark divides by 3600.0 in
     decimals). -#}
 {% macro hours_between(start_ts, end_ts) -%}

@@ -105,3 +105,20 @@
 {% macro default__regex_full_match(expr, pattern) -%}
     ({{ expr }} ~ '{{ pattern }}')
 {%- endmacro %}
+
+{#- Does text contain a match of a regular expression held in a column (a registry's)? -#}
+{% macro regex_search(expr, pattern_expr) -%}
+    {{ return(adapter.dispatch('regex_search', 'ces_warehouse')(expr, pattern_expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__regex_search(expr, pattern_expr) -%}
+    regexp_matches({{ expr }}, {{ pattern_expr }})
+{%- endmacro %}
+
+{% macro spark__regex_search(expr, pattern_expr) -%}
+    ({{ expr }} rlike {{ pattern_expr }})
+{%- endmacro %}
+
+{% macro default__regex_search(expr, pattern_expr) -%}
+    ({{ expr }} ~ {{ pattern_expr }})
+{%- endmacro %}

@@ -98,16 +98,19 @@
     max over j <= i of min(1, (m - j + 1) p_(j)); ties are broken by `tiebreak`, which
     gives tied p-values the same adjusted value. Null p-values (not tested) stay null and
     do not count in m. -#}
+{#- (partition_by none: one family of the whole table) -#}
 {% macro holm_order(p, partition_by, tiebreak) -%}
+    {%- set partition = 'partition by ' ~ partition_by if partition_by else '' -%}
     row_number() over (
-        partition by {{ partition_by }} order by {{ p }} asc nulls last, {{ tiebreak }}
+        {{ partition }} order by {{ p }} asc nulls last, {{ tiebreak }}
     ) as holm_rank,
-    count({{ p }}) over (partition by {{ partition_by }}) as holm_m
+    count({{ p }}) over ({{ partition }}) as holm_m
 {%- endmacro %}
 
 {% macro holm_adjusted_p(p, partition_by, tiebreak) -%}
+    {%- set partition = 'partition by ' ~ partition_by if partition_by else '' -%}
     (case when {{ p }} is not null then least(cast(1 as {{ type_double() }}), max((holm_m - holm_rank + 1) * {{ p }}) over (
-        partition by {{ partition_by }} order by {{ p }} asc nulls last, {{ tiebreak }}
+        {{ partition }} order by {{ p }} asc nulls last, {{ tiebreak }}
         rows between unbounded preceding and current row
     )) end)
 {%- endmacro %}

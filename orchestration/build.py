@@ -112,7 +112,9 @@ def run_build(
         if evaluation.passed:
             outcome.checks_passed += 1
             continue
-        detail = evaluation.metadata.get("failed_expectations")
+        detail = evaluation.metadata.get("failed_expectations") or evaluation.metadata.get(
+            "details"
+        )
         text = f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}" + (
             f"\n{_indent(detail.value)}" if detail is not None else ""
         )

@@ -8,6 +8,7 @@ from orchestration.assets.dbt import ces_dbt_assets
 from orchestration.assets.ingest import INGEST_ASSETS
 from orchestration.assets.publish import ces_marts_serving
 from orchestration.assets.report import ces_report
+from orchestration.checks.alerts import effort_alerts
 from orchestration.checks.freshness import build_source_freshness_checks, marts_freshness_policy
 from orchestration.checks.quality import build_quality_checks
 from orchestration.jobs import ces_daily_build
@@ -35,7 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ces_marts_serving.map_asset_specs(with_marts_freshness),
             ces_report.map_asset_specs(with_marts_freshness),
         ],
-        asset_checks=[*build_quality_checks(), *build_source_freshness_checks()],
+        asset_checks=[*build_quality_checks(), *build_source_freshness_checks(), effort_alerts],
         resources=build_resources(settings),
         jobs=[ces_daily_build],
         loggers={"console": dg.colored_console_logger, "progress": progress_logger},

@@ -4,6 +4,7 @@ build summary (elapsed time per stage), the progress lines and the report's chec
 from __future__ import annotations
 
 SOURCE_FRESHNESS_CHECK = "dbt_source_freshness"
+EFFORT_ALERTS_CHECK = "effort_alerts"
 GE_CHECK_PREFIX = "ge_"
 
 # stage: (label in the summary's elapsed time, label in the progress lines)
@@ -27,7 +28,7 @@ def stage_of(step_key: str) -> str | None:
         return "dbt"
     if GE_CHECK_PREFIX in step_key:
         return "quality"
-    if step_key.startswith("ces_marts_serving"):
+    if step_key.startswith("ces_marts_serving") or step_key.endswith(EFFORT_ALERTS_CHECK):
         return "publish"
     if step_key.startswith("ces_report"):
         return "report"
@@ -55,6 +56,8 @@ def check_family(check_name: str) -> str:
         return "Great Expectations suites"
     if check_name == SOURCE_FRESHNESS_CHECK:
         return "source freshness"
+    if check_name == EFFORT_ALERTS_CHECK:
+        return "effort alerts"
     return "dbt data tests"
 
 

@@ -196,7 +196,7 @@ def test_the_registry_seeds_load_on_spark_with_their_types(spark_cluster, tmp_pa
     )
     try:
         cursor = connection.cursor()
-        for seed in ("survey_scales", "scale_labels", "t_critical_values", "touchpoints"):
+        for seed in ("survey_scales", "scale_labels", "comment_themes", "touchpoints"):
             with (PROJECT_DIR / "seeds" / f"{seed}.csv").open(encoding="utf-8") as handle:
                 expected = sum(1 for _ in csv.DictReader(handle))
             cursor.execute(f"select count(*) from registry.{seed}")
@@ -208,8 +208,8 @@ def test_the_registry_seeds_load_on_spark_with_their_types(spark_cluster, tmp_pa
             "int",
             "boolean",
         )
-        cursor.execute("describe registry.t_critical_values")
-        assert {row[0]: row[1] for row in cursor.fetchall()}["t_critical_975"] == "double"
+        cursor.execute("describe registry.comment_themes")
+        assert {row[0]: row[1] for row in cursor.fetchall()}["pattern"] == "string"
         cursor.execute(
             "select higher_is_better from registry.survey_scales where survey_id = 'ces1_effort_5'"
         )

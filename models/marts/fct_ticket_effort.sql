@@ -10,11 +10,13 @@
 
 {%- set watermark = refreshed_watermark() %}
 
--- One row per support ticket with its effort drivers and the CES / CSAT answers linked
--- to it by interaction_id.
+-- One row per support ticket with its effort drivers (reopens, transfers, resolution
+-- time, repeat contact and channel switching from int_ticket_contacts) and the CES /
+-- CSAT answers linked to it by interaction_id.
 -- Incremental: a run rewrites the tickets that int_tickets_enriched recomputed since this
 -- table was last written, and the tickets whose linked answers no longer give the stored
--- count, mean or CSAT. The answers are aggregated in full on every run (a column scan of
+-- count, mean or CSAT, or whose repeat-contact counts changed (a new ticket of the same
+-- customer within the window). The answers are aggregated in full on every run (a column scan of
 -- the two response facts), so a ticket an answer moved away from, or whose answer is now
 -- rejected, is found without keeping the answer's previous link. `--full-refresh`
 -- rebuilds the same rows.
@@ -60,6 +62,12 @@ latest_csat as (
 
 ),
 
+contacts as (
+
+    select * from {{ ref('int_ticket_contacts') }}
+
+),
+
 {% if is_incremental() %}
 
 changed_links as (
@@ -68,6 +76,7 @@ changed_links as (
     from {{ this }} as built
     left join ces as c on built.ticket_id = c.interaction_id
     left join latest_csat as s on built.ticket_id = s.interaction_id
+    left join contacts as k on built.ticket_id = k.ticket_id
     where
         built.n_ces_responses <> coalesce(c.n_ces_responses, 0)
         -- means recomputed in another summation order may differ in the last bits
@@ -75,6 +84,8 @@ changed_links as (
         or abs(built.ces_mean_7pt - c.ces_mean_7pt) > 1e-9
         or built.csat_5pt is distinct from s.csat_5pt
         or built.is_satisfied is distinct from s.is_satisfied
+        or built.repeat_contact_count is distinct from k.repeat_contact_count
+        or built.window_channel_count is distinct from k.window_channel_count
 
 ),
 
@@ -97,6 +108,10 @@ final as (
         t.reply_count,
         t.reopen_count,
         t.transfer_count,
+        k.repeat_contact_count,
+        k.repeat_contact_count > 0 as is_repeat_contact,
+        k.window_channel_count,
+        k.window_channel_count > 1 as is_channel_switch,
         coalesce(c.n_ces_responses, 0) as n_ces_responses,
         c.ces_mean_7pt,
         s.csat_5pt,
@@ -105,6 +120,7 @@ final as (
     from tickets as t
     left join ces as c on t.ticket_id = c.interaction_id
     left join latest_csat as s on t.ticket_id = s.interaction_id
+    left join contacts as k on t.ticket_id = k.ticket_id
     where
         {{ '(t.refreshed_at > ' ~ watermark ~ ' or t.ticket_id in (select l.ticket_id from changed_links as l))' if is_incremental() else 'true' }}
 

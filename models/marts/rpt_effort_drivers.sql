@@ -1,20 +1,25 @@
 -- Ticket-side drivers of effort: how easy customers found it, by how often their ticket
--- was reopened and how often it was transferred. One row per driver and bucket (0, 1, 2,
+-- was reopened, how often it was transferred, how many other tickets the customer opened
+-- within var repeat_contact_days (repeat contact) and how many other channels those came
+-- through (channel switching; fct_ticket_effort). One row per driver and bucket (0, 1, 2,
 -- 3 or more), over every CES answer linked to a ticket. The CES report's driver charts
--- read this table as it is.
+-- read this table as it is; rpt_effort_driver_ranking ranks the drivers by what they cost.
 
 with
 
 linked as (
 
     select
-        ticket_id,
-        ease_7pt,
-        effort_bucket,
-        ticket_reopen_count,
-        ticket_transfer_count
-    from {{ ref('fct_ces_responses') }}
-    where ticket_id is not null
+        r.ticket_id,
+        r.ease_7pt,
+        r.effort_bucket,
+        r.ticket_reopen_count,
+        r.ticket_transfer_count,
+        t.repeat_contact_count,
+        t.window_channel_count - 1 as other_channel_count
+    from {{ ref('fct_ces_responses') }} as r
+    left join {{ ref('fct_ticket_effort') }} as t on r.ticket_id = t.ticket_id
+    where r.ticket_id is not null
 
 ),
 
@@ -41,6 +46,30 @@ by_driver as (
         effort_bucket
     from linked
     where ticket_transfer_count is not null
+
+    union all
+
+    select
+        'repeat_contact_count' as driver,
+        'Other tickets of the customer within {{ var("repeat_contact_days") }} days' as driver_label,
+        repeat_contact_count as driver_count,
+        ticket_id,
+        ease_7pt,
+        effort_bucket
+    from linked
+    where repeat_contact_count is not null
+
+    union all
+
+    select
+        'channel_switch_count' as driver,
+        'Other channels the customer used within {{ var("repeat_contact_days") }} days' as driver_label,
+        other_channel_count as driver_count,
+        ticket_id,
+        ease_7pt,
+        effort_bucket
+    from linked
+    where other_channel_count is not null
 
 ),
 
