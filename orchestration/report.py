@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import coverage
+from orchestration.checks.alerts import ALERTS_QUERY, alert_line
 from orchestration.ingest.sinks import Sink
 
 SCREENSHOT = "report.png"
@@ -35,8 +36,9 @@ QUERIES = {
     "hotspots": """
         select period_start, effort_rank, touchpoint_id, touchpoint_name, n_responses,
             ces_mean_7pt, ces_index, pct_difficult, net_easy_score, ces_mean_7pt_change,
-            others_ces_mean_7pt, mean_difference_7pt, welch_t, is_significant, comparison,
-            is_low_sample
+            ces_mean_7pt_change_p_value, is_change_significant, others_ces_mean_7pt,
+            mean_difference_7pt, welch_t, welch_p_value, is_significant, holm_p_value,
+            is_significant_holm, comparison, is_low_sample
         from marts.rpt_effort_hotspots
         order by effort_rank
     """,
@@ -62,6 +64,34 @@ QUERIES = {
         from marts.rpt_effort_drivers
         order by driver, bucket_order
     """,
+    "trends": """
+        select touchpoint_id, touchpoint_name, window_start, window_end, n_months_fitted,
+            n_responses_fitted, slope_per_month, slope_ci95_low, slope_ci95_high,
+            slope_p_value, trend
+        from marts.rpt_effort_trends
+        order by touchpoint_name
+    """,
+    "ranking": """
+        select driver, driver_label, cost_rank, n_responses_with, n_responses_without,
+            ces_mean_7pt_with, ces_mean_7pt_without, ease_cost_7pt, ease_cost_ci95_low,
+            ease_cost_ci95_high, holm_p_value, is_significant_holm, hedges_g, is_low_sample
+        from marts.rpt_effort_driver_ranking
+        order by cost_rank, driver
+    """,
+    "difficult_themes": """
+        select theme_id, theme_label, count(*) as n_mentions, avg(ease_7pt) as ces_mean_7pt
+        from marts.fct_comment_themes
+        where effort_bucket = 'difficult' and response_date >= ? and response_date < ?
+        group by theme_id, theme_label
+        order by count(*) desc, theme_label
+    """,
+    "difficult_comments": """
+        select count(*)
+        from marts.fct_ces_responses
+        where effort_bucket = 'difficult' and response_date >= ? and response_date < ?
+            and comment is not null and trim(comment) <> ''
+    """,
+    "alerts": ALERTS_QUERY,
     "quality": """
         select stage, stream, reason, n_rows, n_rows_landed, share_of_landed
         from marts.rpt_data_quality
@@ -101,6 +131,13 @@ class ReportData:
     latest_month: date | None  # the hotspot month
     build_info: dict[str, Any] | None = None  # marts.rpt_build_info
     coverage: list[dict[str, Any]] = field(default_factory=list)  # months, rpt_period_coverage
+    trends: list[dict[str, Any]] = field(default_factory=list)  # marts.rpt_effort_trends
+    ranking: list[dict[str, Any]] = field(default_factory=list)  # rpt_effort_driver_ranking
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # rpt_effort_alerts, is_alert
+    # the themes of the hotspot month's difficult answers (fct_comment_themes), and how
+    # many difficult answers of that month have a comment
+    difficult_themes: list[dict[str, Any]] = field(default_factory=list)
+    difficult_comments: int = 0
 
     @property
     def complete_months(self) -> list[dict[str, Any]]:
@@ -146,6 +183,11 @@ def load_report_data(db: Sink) -> ReportData:
         correlation, points = db.execute(QUERIES["ces_csat_corr"], [latest_month])[0]
     answers, first_date, last_date = db.execute(QUERIES["totals"])[0]
     build_info = db.records(QUERIES["build_info"])
+    themes, commented = [], 0
+    if latest_month is not None:
+        month = [latest_month, _next_month(latest_month)]
+        themes = db.records(QUERIES["difficult_themes"], month)
+        commented = int(db.execute(QUERIES["difficult_comments"], month)[0][0])
     return ReportData(
         hotspots=hotspots,
         months=months,
@@ -159,7 +201,16 @@ def load_report_data(db: Sink) -> ReportData:
         latest_month=latest_month,
         build_info=build_info[0] if build_info else None,
         coverage=db.records(QUERIES["coverage"]),
+        trends=db.records(QUERIES["trends"]),
+        ranking=db.records(QUERIES["ranking"]),
+        alerts=db.records(QUERIES["alerts"]),
+        difficult_themes=themes,
+        difficult_comments=commented,
     )
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
 # ---------------------------------------------------------------------------- charts
@@ -365,6 +416,20 @@ def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _p_value(p) -> str:
+    """A p-value as read: three decimals, '< 0.001' below, '–' when not tested."""
+    if p is None:
+        return "–"
+    return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+def _change(value, significant) -> str:
+    """A change with its sign, marked * when its Welch test is significant at 5 %."""
+    if value is None:
+        return "–"
+    return f"{float(value):+.2f}" + ("*" if significant else "")
+
+
 def hotspot_rows(data: ReportData) -> list[list[str]]:
     """The hotspot table as displayed, one list of cell texts per touchpoint."""
     return [
@@ -374,16 +439,65 @@ def hotspot_rows(data: ReportData) -> list[list[str]]:
             f"{h['n_responses']:,}",
             _number(h["ces_mean_7pt"]),
             _number(h["ces_index"], 1),
-            _number(h["ces_mean_7pt_change"])
-            if h["ces_mean_7pt_change"] is None
-            else f"{float(h['ces_mean_7pt_change']):+.2f}",
+            _change(h["ces_mean_7pt_change"], h["is_change_significant"]),
             _percent(h["pct_difficult"]),
             _number(h["others_ces_mean_7pt"]),
             f"{float(h['welch_t']):+.2f}" if h["welch_t"] is not None else "–",
-            "yes" if h["is_significant"] else "no",
+            _p_value(h["welch_p_value"]),
+            _p_value(h["holm_p_value"]),
             h["comparison"] + (" (fewer than 30 answers)" if h["is_low_sample"] else ""),
         ]
         for h in data.hotspots
+    ]
+
+
+def trend_rows(data: ReportData) -> list[list[str]]:
+    return [
+        [
+            t["touchpoint_name"] or t["touchpoint_id"],
+            str(t["n_months_fitted"]),
+            f"{t['n_responses_fitted']:,}",
+            "–" if t["slope_per_month"] is None else f"{float(t['slope_per_month']):+.2f}",
+            "–"
+            if t["slope_ci95_low"] is None
+            else f"{float(t['slope_ci95_low']):+.2f} to {float(t['slope_ci95_high']):+.2f}",
+            _p_value(t["slope_p_value"]),
+            t["trend"],
+        ]
+        for t in data.trends
+    ]
+
+
+def ranking_rows(data: ReportData) -> list[list[str]]:
+    return [
+        [
+            str(d["cost_rank"]),
+            d["driver_label"],
+            f"{d['n_responses_with']:,} / {d['n_responses_without']:,}",
+            f"{_number(d['ces_mean_7pt_with'])} / {_number(d['ces_mean_7pt_without'])}",
+            "–" if d["ease_cost_7pt"] is None else f"{float(d['ease_cost_7pt']):+.2f}",
+            "–"
+            if d["ease_cost_ci95_low"] is None
+            else f"{float(d['ease_cost_ci95_low']):+.2f} to {float(d['ease_cost_ci95_high']):+.2f}",
+            _p_value(d["holm_p_value"]),
+            _number(d["hedges_g"]),
+            ("yes" if d["is_significant_holm"] else "no")
+            + (" (fewer than 30 answers on one side)" if d["is_low_sample"] else ""),
+        ]
+        for d in data.ranking
+    ]
+
+
+def theme_rows(data: ReportData) -> list[list[str]]:
+    total = data.difficult_comments
+    return [
+        [
+            t["theme_label"],
+            f"{t['n_mentions']:,}",
+            _percent(t["n_mentions"] / total) if total else "–",
+            _number(t["ces_mean_7pt"]),
+        ]
+        for t in data.difficult_themes
     ]
 
 
@@ -391,6 +505,15 @@ def key_points(data: ReportData) -> list[str]:
     """Three or four sentences for the top of the page, each a mart value picked out (the
     hardest and easiest touchpoint, the largest fall, what reopens cost); never computed."""
     points = []
+    if data.alerts:
+        points.append(
+            f"<strong>{len(data.alerts)} open alert{'s' if len(data.alerts) > 1 else ''}</strong>: "
+            + "; ".join(
+                html.escape(f"{a['touchpoint_name'] or a['touchpoint_id']} ({a['period_grain']})")
+                for a in data.alerts
+            )
+            + " (below)."
+        )
     # "hardest" and "easiest" are never said of a touchpoint with fewer than 30 answers
     ranked = [h for h in data.hotspots if not h["is_low_sample"]]
     few = [h for h in data.hotspots if h["is_low_sample"]]
@@ -404,9 +527,7 @@ def key_points(data: ReportData) -> list[str]:
         points.append(
             f"Hardest: <strong>{html.escape(hardest['touchpoint_name'])}</strong>, mean ease "
             f"{_number(hardest['ces_mean_7pt'])} of 7 with {_percent(hardest['pct_difficult'])} "
-            f"of answers difficult ({hardest['comparison']}"
-            + (", not significant" if not hardest["is_significant"] else "")
-            + ")."
+            f"of answers difficult ({hardest['comparison']})."
         )
         if len(ranked) > 1:
             points.append(
@@ -439,6 +560,14 @@ def key_points(data: ReportData) -> list[str]:
             f"Tickets never reopened: mean ease {_number(reopens['0']['ces_mean_7pt'])}; "
             f"reopened {most['bucket']} times: {_number(most['ces_mean_7pt'])}."
         )
+    costliest = next((d for d in data.ranking if d["is_significant_holm"]), None)
+    if costliest is not None:
+        points.append(
+            f"Costliest ticket driver: <strong>{html.escape(costliest['driver_label'])}</strong>, "
+            f"{float(costliest['ease_cost_7pt']):.2f} points of ease (95 % interval "
+            f"{float(costliest['ease_cost_ci95_low']):.2f} to "
+            f"{float(costliest['ease_cost_ci95_high']):.2f})."
+        )
     return points
 
 
@@ -452,9 +581,24 @@ HOTSPOT_HEADERS = [
     "% difficult",
     "other touchpoints",
     "Welch t",
-    "significant",
+    "p",
+    "p (Holm)",
     "reading",
 ]
+
+TREND_HEADERS = ["touchpoint", "months", "answers", "slope / month", "95 % interval", "p", "trend"]
+RANKING_HEADERS = [
+    "rank",
+    "driver",
+    "answers with / without",
+    "mean ease with / without",
+    "ease it costs",
+    "95 % interval",
+    "p (Holm)",
+    "Hedges' g",
+    "significant",
+]
+THEME_HEADERS = ["theme", "difficult answers mentioning it", "share of their comments", "mean ease"]
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -535,6 +679,27 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
         for q in data.quality
     ]
     check_rows = [[family, *map(str, counts)] for family, counts in sorted(checks.families.items())]
+    alerts = (
+        '<ul id="alerts">'
+        + "".join(f"<li>{html.escape(alert_line(a))}</li>" for a in data.alerts)
+        + "</ul>"
+        if data.alerts
+        else '<p class="note" id="alerts">No open alerts: no touchpoint\'s latest day or 7 days is '
+        "significantly worse than its baseline or below the threshold.</p>"
+    )
+    themes = (
+        _table(THEME_HEADERS, theme_rows(data), "difficult-themes")
+        if data.difficult_themes
+        else '<p class="note" id="difficult-themes">No theme in the comments of this '
+        "month's difficult answers.</p>"
+    )
+    trend_window, trend_months = "no complete month yet", "months"
+    if data.trends:
+        first = data.trends[0]
+        trend_window = f"{first['window_start']:%B %Y} to {first['window_end']:%B %Y}"
+        trend_months = f"{first['window_months']} months"
+    trend_table = _table(TREND_HEADERS, trend_rows(data), "trends")
+    ranking_table = _table(RANKING_HEADERS, ranking_rows(data), "driver-ranking")
     sections = f"""
 <h1>Customer Effort Score report</h1>
 <p class="lede">{data.answers:,} accepted CES answers, {period}. {scope}
@@ -543,11 +708,16 @@ Generated {generated_at:%d %B %Y %H:%M} UTC from {html.escape(source)}.</p>
 <ul id="key-points">{"".join(f"<li>{point}</li>" for point in key_points(data))}</ul>
 <div id="report-errors"></div>
 
+<h2>Open alerts</h2>
+{alerts}
+
 <h2>Where customers struggle: {month}</h2>
 {f'<p class="note" id="coverage-note"><strong>{html.escape(note)}</strong></p>' if note else ""}
 <p class="note">Touchpoints ranked by mean ease on 1-7 (1 = hardest first), each compared with
-all other touchpoints of the month by Welch's t-test (two-sided, 5 %). "Significant" means
-the difference is unlikely to be chance.</p>
+all other touchpoints of the month by Welch's t-test (two-sided, 5 %). "p" is the test's
+p-value, "p (Holm)" the same corrected for testing every touchpoint at once; the reading
+follows the corrected one. A change marked * is significant (Welch's test of this month
+against the previous one, 5 %).</p>
 {_table(HOTSPOT_HEADERS, hotspot_rows(data), "hotspots")}
 
 <h2>CES index by touchpoint, month by month</h2>
@@ -557,6 +727,13 @@ months the answers cover only in part (the data starts or ends inside the month,
 fall on few of its days), not joined to the line: a slice of a month is not a change in
 effort. The tooltip also gives % easy with its Wilson interval.</p>
 <div class="chart" id="trend"></div>
+
+<h2>Is effort improving? The last {trend_months}</h2>
+<p class="note">A straight line through each touchpoint's monthly CES index ({trend_window};
+months with at least 30 answers): its slope in index points per month with a 95 % interval.
+Improving or worsening only when the whole interval is above or below zero; five such months
+are needed.</p>
+{trend_table}
 
 <h2>Effort mix per touchpoint: {mix_label}</h2>
 <div class="chart" id="distribution"></div>
@@ -570,6 +747,16 @@ Pearson {r} (computed in SQL over the marts).</p>
 <p class="note">Mean ease (1-7) of CES answers linked to a ticket, by how often the ticket
 was reopened and transferred; whiskers are 95 % confidence intervals.</p>
 <div class="chart" id="drivers"></div>
+<p class="note">What each driver costs: mean ease of answers whose ticket has it against those
+whose ticket has not, with a 95 % interval (Welch) and the p-value corrected across the
+drivers (Holm). Drivers overlap: a reopened ticket is often a repeat contact too.</p>
+{ranking_table}
+
+<h2>What difficult answers talk about: {month}</h2>
+<p class="note">Themes (seeds/comment_themes.csv) in the comments of the month's difficult
+answers: {data.difficult_comments:,} difficult answers have a comment; a comment can mention
+several themes.</p>
+{themes}
 
 <h2>Data quality</h2>
 <p class="note">Records kept out of the figures above, by stage and reason (every one is in

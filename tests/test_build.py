@@ -37,7 +37,7 @@ def test_definitions_load_with_every_asset_and_the_job(dbt_manifest, settings):
     assert defs.resolve_job_def("ces_daily_build") is not None
     # the serving copy waits for every mart, and every suite is a blocking check
     marts = {key for key in graph.get_all_asset_keys() if key.path[0] == "marts"}
-    assert len(marts) == 12
+    assert len(marts) == 19
     assert graph.get(dg.AssetKey("ces_marts_serving")).parent_keys == marts
     assert graph.get(dg.AssetKey("ces_report")).parent_keys == {dg.AssetKey("ces_marts_serving")}
     ge_checks = {

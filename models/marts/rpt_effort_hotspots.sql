@@ -154,6 +154,8 @@ final as (
         m.pct_difficult,
         m.net_easy_score,
         m.ces_mean_7pt_change,
+        m.change_p_value as ces_mean_7pt_change_p_value,
+        m.is_change_significant,
         m.csat_mean_5pt,
         m.csat_mean_5pt_change,
         m.is_low_sample,
