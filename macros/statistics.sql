@@ -38,26 +38,29 @@
     below 1.2e-7). Absolute error against the exact p-value: below 3e-5 at df >= 3, below
     1e-7 at df >= 20. -#}
 {% macro t_two_sided_p(t, df) -%}
+    {#- polynomials written out term by term, not nested (Horner): the same value to the
+        last digits or so, and a nesting depth that SQL parsers and linters accept -#}
     {%- set y0 = '((' ~ df ~ ' - 0.5) * ln(1 + (' ~ t ~ ') * (' ~ t ~ ') / (' ~ df ~ ')))' -%}
     {%- set b = '(48 * (' ~ df ~ ' - 0.5) * (' ~ df ~ ' - 0.5))' -%}
-    {%- set z = '((((((-0.4 * ' ~ y0 ~ ' - 3.3) * ' ~ y0 ~ ' - 24) * ' ~ y0 ~ ' - 85.5) / (0.8 * ' ~ y0 ~ ' * ' ~ y0 ~ ' + 100 + ' ~ b ~ ') + ' ~ y0 ~ ' + 3) / ' ~ b ~ ' + 1) * sqrt(' ~ y0 ~ ') / sqrt(2.0))' -%}
-    {{ erfc_non_negative(z) }}
+    {%- set cubic = '(-0.4 * power(' ~ y0 ~ ', 3) - 3.3 * power(' ~ y0 ~ ', 2) - 24 * ' ~ y0 ~ ' - 85.5)' -%}
+    {%- set z = '((' ~ cubic ~ ' / (0.8 * power(' ~ y0 ~ ', 2) + 100 + ' ~ b ~ ') + ' ~ y0 ~ ' + 3) / ' ~ b ~ ' + 1) * sqrt(' ~ y0 ~ ') / sqrt(2.0)' -%}
+    {{ erfc_non_negative('(' ~ z ~ ')') }}
 {%- endmacro %}
 
 {#- erfc(z) for z >= 0 (0 beyond z = 26, where exp would underflow: PostgreSQL raises). -#}
 {% macro erfc_non_negative(z) -%}
     {%- set u = '(1 / (1 + 0.5 * ' ~ z ~ '))' -%}
-    {%- set coefficients = [1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
-                            -1.13520398, 1.48851587, -0.82215223, 0.17087277] -%}
-    {%- set ns = namespace(poly='0') -%}
-    {%- for c in coefficients | reverse -%}
-        {%- set ns.poly = '(' ~ c ~ ' + ' ~ u ~ ' * ' ~ ns.poly ~ ')' -%}
+    {%- set coefficients = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+                            0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277] -%}
+    {%- set terms = [] -%}
+    {%- for c in coefficients -%}
+        {%- do terms.append(c ~ (' * power(' ~ u ~ ', ' ~ loop.index0 ~ ')' if loop.index0 > 0 else '')) -%}
     {%- endfor -%}
     (case
         when {{ z }} is null then null
         when {{ z }} > 26 then cast(0 as {{ type_double() }})
         else least(cast(1 as {{ type_double() }}),
-            {{ u }} * exp(-({{ z }}) * ({{ z }}) - 1.26551223 + {{ u }} * {{ ns.poly }}))
+            {{ u }} * exp(-({{ z }}) * ({{ z }}) + {{ terms | join(' + ') }}))
     end)
 {%- endmacro %}
 

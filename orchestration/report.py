@@ -65,7 +65,8 @@ QUERIES = {
         order by driver, bucket_order
     """,
     "trends": """
-        select touchpoint_id, touchpoint_name, window_start, window_end, n_months_fitted,
+        select touchpoint_id, touchpoint_name, window_start, window_end, window_months,
+            n_months_fitted,
             n_responses_fitted, slope_per_month, slope_ci95_low, slope_ci95_high,
             slope_p_value, trend
         from marts.rpt_effort_trends

@@ -445,6 +445,11 @@ def test_the_collapsed_day_alerts_and_reaches_alerts_json_and_the_build_summary(
     assert document["as_of_date"] == "2026-11-01"
     warned = [w for w in insights.outcome.checks_warned if "effort_alerts" in w]
     assert len(warned) == 1 and "returns (day 2026-10-31)" in warned[0]
+    # and the report opens with them
+    page = (insights.warehouse / "report" / "index.html").read_text(encoding="utf-8")
+    listed = page[page.index('<ul id="alerts">') :].split("</ul>")[0]
+    assert listed.count("<li>") == len(flagged)
+    assert "Returns" in page[page.index('<ul id="key-points">') :].split("</ul>")[0]
 
 
 def test_the_followup_queue_lists_recent_very_difficult_answers_without_contact_data(insights):

@@ -483,6 +483,23 @@ def test_incremental_runs_recompute_only_the_affected_periods(tmp_path, built):
         "I3": (2, 1.5, 2.0, False),
         "I8": (0, None, 1.0, False),
     }
+
+    # Customer K3 opens another ticket 4 days after I3, by chat: both are now repeat
+    # contacts with a channel switch, and I3 is rewritten for that alone.
+    (landing / "tickets" / "repeat.csv").write_text(
+        TICKETS.splitlines()[0]
+        + "\nI30,K3,checkout,chat,2026-03-08T08:00:00Z,2026-03-08T09:00:00Z,solved,normal,1,0,0\n"
+    )
+    assert main(build) == 0
+    assert tickets_refreshed_last(warehouse_dir) == {
+        "I3": (2, 1.5, 2.0, False),
+        "I30": (0, None, None, None),
+    }
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        assert conn.execute(
+            "select ticket_id, repeat_contact_count, window_channel_count, is_channel_switch "
+            "from marts.fct_ticket_effort order by 1"
+        ).fetchall() == [("I3", 1, 2, True), ("I30", 1, 2, True), ("I8", 0, 1, False)]
     incremental = intermediate_rows(warehouse_dir), mart_rows(warehouse_dir)
     # the serving copy, updated in place from the previous one, equals the marts
     assert serving_tables(warehouse_dir / "ces_marts.duckdb") == serving_tables(

@@ -3,6 +3,7 @@ headless Chromium, every chart drawn and every number the marts'."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -29,16 +30,16 @@ def test_the_report_renders_in_chromium_and_its_hotspot_row_is_the_marts(
     assert check.svg_count >= 5
     assert check.ok
     with serving(built_warehouse) as conn:
-        rank, name, n, mean, significant = conn.execute(
-            "select effort_rank, touchpoint_name, n_responses, ces_mean_7pt, is_significant "
-            "from marts.rpt_effort_hotspots order by effort_rank limit 1"
+        rank, name, n, mean, p, holm = conn.execute(
+            "select effort_rank, touchpoint_name, n_responses, ces_mean_7pt, welch_p_value, "
+            "holm_p_value from marts.rpt_effort_hotspots order by effort_rank limit 1"
         ).fetchone()
     row = check.hotspot_first_row
     page_text = page.read_text(encoding="utf-8")
     key_points = page_text[page_text.index('<ul id="key-points">') :].split("</ul>")[0]
     assert f"Hardest: <strong>{name}</strong>, mean ease {mean:.2f} of 7" in key_points
     assert row[:4] == [str(rank), name, f"{n:,}", f"{mean:.2f}"]
-    assert row[9] == ("yes" if significant else "no")
+    assert row[9:11] == [report._p_value(p), report._p_value(holm)]
     # the build saved its own screenshot beside the page
     shot = built_warehouse / "report" / report.SCREENSHOT
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -123,6 +124,51 @@ def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built_warehous
     )
     assert int(suites.group(1)) + int(suites.group(2)) == 5  # passed + warned, none failed
     assert re.search(r"<td>dbt data tests</td><td>\d{2,}</td><td>0</td><td>0</td>", text)
+
+
+def table_rows(text: str, table_id: str) -> list[list[str]]:
+    """The cell texts of a table of the page, row by row."""
+    body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', text, flags=re.S)
+    return [
+        [html.unescape(cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body.group(1))
+    ]
+
+
+def test_the_insight_sections_show_the_marts(built_warehouse):
+    """Open alerts, the trend table, the driver ranking and the themes of difficult
+    answers are the marts' rows, formatted."""
+    text = (built_warehouse / "report" / "index.html").read_text(encoding="utf-8")
+    with serving(built_warehouse) as conn:
+        alerts = conn.execute(
+            "select count(*) from marts.rpt_effort_alerts where is_alert"
+        ).fetchone()[0]
+        trends = conn.execute(
+            "select touchpoint_name, n_months_fitted, trend from marts.rpt_effort_trends "
+            "order by touchpoint_name"
+        ).fetchall()
+        ranking = conn.execute(
+            "select cost_rank, driver_label, ease_cost_7pt, holm_p_value "
+            "from marts.rpt_effort_driver_ranking order by cost_rank, driver"
+        ).fetchall()
+        month = conn.execute("select hotspot_month from marts.rpt_build_info").fetchone()[0]
+        themes = conn.execute(
+            "select theme_label, count(*) from marts.fct_comment_themes "
+            "where effort_bucket = 'difficult' and date_trunc('month', response_date) = ? "
+            "group by 1 order by 2 desc, 1",
+            [month],
+        ).fetchall()
+    if alerts:
+        assert text.count("<li>", text.index('<ul id="alerts">')) >= alerts
+    else:
+        assert '<p class="note" id="alerts">No open alerts' in text
+    assert [(r[0], int(r[1]), r[6]) for r in table_rows(text, "trends")] == trends
+    assert [(int(r[0]), r[1], r[4], r[6]) for r in table_rows(text, "driver-ranking")] == [
+        (rank, label, f"{cost:+.2f}", report._p_value(p)) for rank, label, cost, p in ranking
+    ]
+    assert len(ranking) == 4
+    assert [(r[0], int(r[1])) for r in table_rows(text, "difficult-themes")] == themes
+    assert themes, "the sample's difficult answers have themed comments"
 
 
 def test_a_chart_that_cannot_render_fails_the_browser_check(built_warehouse, chromium, tmp_path):

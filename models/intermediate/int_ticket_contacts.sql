@@ -44,9 +44,15 @@ pairs as (
 
 channels as (
 
-    select ticket_id, channel from known
+    select
+        ticket_id,
+        channel
+    from known
     union all
-    select ticket_id, other_channel as channel from pairs
+    select
+        ticket_id,
+        other_channel as channel
+    from pairs
 
 ),
 

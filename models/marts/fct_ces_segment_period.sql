@@ -1,9 +1,5 @@
 {%- set grains = ['day', 'week', 'month', 'quarter'] -%}
-{%- set segments = {
-    'channel': 'r.channel',
-    'journey_stage': 'tp.journey_stage',
-    'language': 'r.language',
-} -%}
+{%- set segments = ['channel', 'journey_stage', 'language'] -%}
 -- CES by segment: the channel of the interaction, the journey stage of the touchpoint
 -- (seeds/touchpoints.csv) and the survey language, across all touchpoints, at the four
 -- period grains of fct_ces_touchpoint_period and with its metrics, intervals and
@@ -20,9 +16,9 @@ answers as (
         r.ease_7pt,
         r.ease_0_100,
         r.effort_bucket,
-        {%- for name, expr in segments.items() %}
-            coalesce({{ expr }}, 'unknown') as {{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        coalesce(r.channel, 'unknown') as channel,
+        coalesce(tp.journey_stage, 'unknown') as journey_stage,
+        coalesce(r.language, 'unknown') as language
     from {{ ref('fct_ces_responses') }} as r
     left join {{ ref('dim_touchpoint') }} as tp on r.touchpoint_id = tp.touchpoint_id
 

@@ -48,7 +48,7 @@ matches as (
     from comments as c
     inner join registry as r
         on
-            (r.language = c.language or c.language is null)
+            (c.language = r.language or c.language is null)
             and (
                 (r.match_type = 'keyword' and c.words like concat('% ', r.keyword, '%'))
                 or (r.match_type = 'pattern' and {{ regex_search('c.words', 'r.pattern') }})

@@ -32,7 +32,7 @@ answers as (
 final as (
 
     select
-        cast(row_number() over (order by a.responded_at desc, a.response_id) as integer)
+        cast(row_number() over (order by a.responded_at desc, a.response_id asc) as integer)
             as queue_rank,
         a.response_id,
         a.ticket_id,
