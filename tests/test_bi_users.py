@@ -90,6 +90,41 @@ def test_metricflow_validates_the_metrics_and_they_equal_the_period_table(
                     got,
                     expected,
                 )
+    # the segment dimensions: CES by language and month equals fct_ces_segment_period
+    by_language = tmp_path / "language.csv"
+    run(
+        [
+            str(MF),
+            "query",
+            "--metrics",
+            "ces_index,ces_answers",
+            "--group-by",
+            "metric_time__month,ces_response__language",
+            "--csv",
+            str(by_language),
+        ],
+        built_warehouse,
+    )
+    with by_language.open(newline="") as rows:
+        languages = {
+            (r["ces_response__language"], datetime.fromisoformat(r["metric_time__month"]).date()): (
+                float(r["ces_index"]),
+                int(float(r["ces_answers"])),
+            )
+            for r in csv.DictReader(rows)
+            if r["ces_answers"]
+        }
+    with duckdb.connect(str(built_warehouse / "ces.duckdb"), read_only=True) as conn:
+        segments = conn.execute(
+            "select segment_value, period_start, ces_index, n_responses "
+            "from marts.fct_ces_segment_period "
+            "where segment_type = 'language' and period_grain = 'month'"
+        ).fetchall()
+    assert sorted(languages) == sorted((value, start) for value, start, *_ in segments)
+    assert {value for value, _ in languages} == {"en", "nl"}
+    for value, start, index, n in segments:
+        got_index, got_n = languages[(value, start)]
+        assert got_n == n and math.isclose(got_index, index, rel_tol=1e-9), (value, start)
 
 
 def test_make_docs_builds_the_site_with_every_model_and_column_described(built_warehouse):

@@ -114,6 +114,14 @@ def welch(a, b):
     return float(result.statistic), float(result.df), float(result.pvalue)
 
 
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson's score interval, from the formula (E. B. Wilson 1927)."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def hedges_g(a, b):
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     n1, n2 = len(a), len(b)
@@ -235,6 +243,7 @@ def test_the_trend_is_scipys_least_squares_line_with_its_interval(insights):
         assert row.slope_ci95_high == pytest.approx(fit.slope + half, abs=0.004 * fit.stderr)
         assert_p(row.slope_p_value, fit.pvalue, len(points) - 2)
         assert row.fitted_ces_index_at_end == pytest.approx(fit.intercept + 5 * fit.slope)
+        assert row.fitted_ces_index_at_start == pytest.approx(fit.intercept)
         low, high = fit.slope - half, fit.slope + half
         expected = "improving" if low > 0 else "worsening" if high < 0 else "no clear trend"
         assert row.trend == expected
@@ -331,6 +340,11 @@ def test_segments_cover_every_answer_with_the_period_tables_metrics(insights):
                         values.std(ddof=1), rel=1e-6, abs=1e-9
                     )
                 assert row["is_low_sample"] == (len(values) < 30)
+                easy = int((df.loc[values.index, "effort_bucket"] == "easy").sum())
+                assert row["pct_easy"] == pytest.approx(easy / len(values), rel=1e-12)
+                low, high = wilson(easy, len(values))
+                assert row["pct_easy_ci95_low"] == pytest.approx(low, abs=1e-6)
+                assert row["pct_easy_ci95_high"] == pytest.approx(high, abs=1e-6)
                 checked += 1
     assert checked > 2000
     langs = set(segments[segments["segment_type"] == "language"]["segment_value"])
@@ -403,6 +417,10 @@ def test_comment_themes_match_case_accent_and_space_insensitively(insights):
     assert (row["n_comments"], row["n_mentions"]) == (len(commented), len(mentions))
     assert row["share_of_comments"] == pytest.approx(len(mentions) / len(commented))
     assert row["ces_mean_7pt"] == pytest.approx(mentions["ease_7pt"].mean())
+    others = commented[~commented["response_id"].isin(refund_ids)]
+    assert row["other_comments_ces_mean_7pt"] == pytest.approx(others["ease_7pt"].mean())
+    low, high = wilson(len(mentions), len(commented))
+    assert (row["share_ci95_low"], row["share_ci95_high"]) == pytest.approx((low, high), abs=1e-6)
     difficult = commented[commented["effort_bucket"] == "difficult"]
     assert row["share_of_difficult_comments"] == pytest.approx(
         difficult["response_id"].isin(refund_ids).sum() / len(difficult)

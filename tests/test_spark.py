@@ -366,7 +366,7 @@ def test_every_mart_has_the_same_rows_on_spark_and_duckdb(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
         ).fetchall()
     ]
-    assert len(marts) == 12
+    assert len(marts) == 19
     assert_same_tables(duck, marts, ENGINE_SPECIFIC, spark_comparable_rows)
     # raw rows, rejects, manifest
     assert_same_tables(duck, TABLES, NOT_COMPARED, spark_comparable_rows)
