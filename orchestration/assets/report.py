@@ -30,8 +30,10 @@ def run_checks(context: dg.AssetExecutionContext) -> report.CheckSummary:
     deps=[dg.AssetKey("ces_marts_serving")],
     description=(
         "warehouse/report/index.html: the CES report for people who do not read SQL "
-        "(hotspots, CES trend with confidence bands, effort mix, CES vs CSAT, ticket "
-        "drivers, data quality), one self-contained page read from what BI users read. "
+        "(open alerts, hotspots with raw and Holm-corrected p-values, CES trend with "
+        "confidence bands and the six-month trend test, effort mix, CES vs CSAT, ticket "
+        "drivers and their ranking, themes of difficult answers, data quality), one "
+        "self-contained page read from what BI users read. "
         "Checked in headless Chromium (charts drawn, no script error) with a screenshot "
         "beside it when Chromium is installed (scripts/chromium.sh)."
     ),
