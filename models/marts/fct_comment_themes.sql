@@ -38,21 +38,33 @@ registry as (
 
 ),
 
+-- A registry row's keyword or pattern found in the comment's words.
+{%- set found = "((r.match_type = 'keyword' and c.words like concat('% ', r.keyword, '%'))"
+    ~ " or (r.match_type = 'pattern' and " ~ regex_search('c.words', 'r.pattern') ~ "))" %}
+
 matches as (
 
+    -- the registry rows of the comment's language (an equi-join) ...
     select
         c.response_id,
         r.theme_id,
         r.theme_label,
         r.pattern
     from comments as c
-    inner join registry as r
-        on
-            (c.language = r.language or c.language is null)
-            and (
-                (r.match_type = 'keyword' and c.words like concat('% ', r.keyword, '%'))
-                or (r.match_type = 'pattern' and {{ regex_search('c.words', 'r.pattern') }})
-            )
+    inner join registry as r on c.language = r.language
+    where {{ found }}
+
+    union all
+
+    -- ... and, for a comment without a language, those of every language
+    select
+        c.response_id,
+        r.theme_id,
+        r.theme_label,
+        r.pattern
+    from comments as c
+    cross join registry as r
+    where c.language is null and {{ found }}
 
 ),
 
