@@ -38,33 +38,47 @@ registry as (
 
 ),
 
--- A registry row's keyword or pattern found in the comment's words.
-{%- set found = "((r.match_type = 'keyword' and c.words like concat('% ', r.keyword, '%'))"
-    ~ " or (r.match_type = 'pattern' and " ~ regex_search('c.words', 'r.pattern') ~ "))" %}
+registry_languages as (
 
-matches as (
+    select distinct language from registry
 
-    -- the registry rows of the comment's language (an equi-join) ...
+),
+
+-- The languages whose registry rows apply to a comment: its own, or every language of
+-- the registry for a comment without one (so that matching is one equi-join).
+comment_languages as (
+
     select
-        c.response_id,
-        r.theme_id,
-        r.theme_label,
-        r.pattern
-    from comments as c
-    inner join registry as r on c.language = r.language
-    where {{ found }}
+        response_id,
+        language
+    from comments
+    where language is not null
 
     union all
 
-    -- ... and, for a comment without a language, those of every language
+    select
+        c.response_id,
+        l.language
+    from comments as c
+    cross join registry_languages as l
+    where c.language is null
+
+),
+
+-- A registry row's keyword or pattern found in the comment's words.
+matches as (
+
     select
         c.response_id,
         r.theme_id,
         r.theme_label,
         r.pattern
-    from comments as c
-    cross join registry as r
-    where c.language is null and {{ found }}
+    from comment_languages as cl
+    inner join comments as c on cl.response_id = c.response_id
+    inner join registry as r on cl.language = r.language
+    where
+        (r.match_type = 'keyword' and c.words like concat('% ', r.keyword, '%'))
+        or (r.match_type = 'pattern' and {{ regex_search('c.words', 'r.pattern') }})
 
 ),
 
