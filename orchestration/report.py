@@ -840,6 +840,8 @@ class BrowserCheck:
     errors: list[str]
     hotspot_first_row: list[str]
     screenshot: Path | None
+    headings: list[str] = field(default_factory=list)  # the sections (h2) as rendered
+    table_ids: list[str] = field(default_factory=list)  # the tables as rendered, by id
 
     @property
     def ok(self) -> bool:
@@ -900,11 +902,18 @@ def check_in_browser(page: Path, screenshot: Path | None, executable: str) -> Br
             self.in_hotspots = False
             self.rows: list[list[str]] = []
             self.cell: list[str] | None = None
+            self.headings: list[str] = []
+            self.heading: list[str] | None = None
+            self.tables: list[str] = []
 
         def handle_starttag(self, tag, attrs):
             attributes = dict(attrs)
+            if tag == "table" and attributes.get("id"):
+                self.tables.append(attributes["id"])
             if tag == "body":
                 self.body = attributes
+            elif tag == "h2":
+                self.heading = []
             elif tag == "svg":
                 self.svg += 1
             elif attributes.get("id") == "report-errors":
@@ -917,7 +926,10 @@ def check_in_browser(page: Path, screenshot: Path | None, executable: str) -> Br
                 self.cell = []
 
         def handle_endtag(self, tag):
-            if tag == "div" and self.in_errors:
+            if tag == "h2" and self.heading is not None:
+                self.headings.append(" ".join("".join(self.heading).split()))
+                self.heading = None
+            elif tag == "div" and self.in_errors:
                 self.in_errors = False
             elif tag == "table" and self.in_hotspots:
                 self.in_hotspots = False
@@ -930,6 +942,8 @@ def check_in_browser(page: Path, screenshot: Path | None, executable: str) -> Br
                 self.errors_text += data
             if self.cell is not None:
                 self.cell.append(data)
+            if self.heading is not None:
+                self.heading.append(data)
 
     reader = Reader()
     reader.feed(dumped.stdout)
@@ -941,4 +955,6 @@ def check_in_browser(page: Path, screenshot: Path | None, executable: str) -> Br
         errors=[line for line in reader.errors_text.splitlines() if line.strip()],
         hotspot_first_row=rows[0] if rows else [],
         screenshot=screenshot,
+        headings=reader.headings,
+        table_ids=reader.tables,
     )

@@ -29,6 +29,19 @@ def test_the_report_renders_in_chromium_and_its_hotspot_row_is_the_marts(
     assert (check.charts_expected, check.charts_rendered) == (5, 5)
     assert check.svg_count >= 5
     assert check.ok
+    # every section is on the rendered page, the insight tables included
+    assert [h.split(":")[0] for h in check.headings] == [
+        "Open alerts",
+        "Where customers struggle",
+        "CES index by touchpoint, month by month",
+        "Is effort improving? The last 6 months",
+        "Effort mix per touchpoint",
+        "CES and CSAT",
+        "What drives effort on support tickets",
+        "What difficult answers talk about",
+        "Data quality",
+    ]
+    assert {"hotspots", "trends", "driver-ranking", "difficult-themes"} <= set(check.table_ids)
     with serving(built_warehouse) as conn:
         rank, name, n, mean, p, holm = conn.execute(
             "select effort_rank, touchpoint_name, n_responses, ces_mean_7pt, welch_p_value, "
