@@ -114,8 +114,9 @@ def welch(a, b):
     return float(result.statistic), float(result.df), float(result.pvalue)
 
 
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson's score interval, from the formula (E. B. Wilson 1927)."""
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval, from the formula (E. B. Wilson 1927), at the z = 1.96 of
+    docs/metrics.md."""
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
