@@ -31,6 +31,25 @@
         ))
 {%- endmacro %}
 
+{#- The columns `<prefix>welch_t` and `<prefix>welch_df` of group 1 against group 2
+    (their p-value reads them, in a later CTE: t_p_value). -#}
+{% macro welch_test(mean1, var1, n1, mean2, var2, n2, prefix='') -%}
+    {{ welch_t(mean1, var1, n1, mean2, var2, n2) }} as {{ prefix }}welch_t,
+    {{ welch_df(var1, n1, var2, n2) }} as {{ prefix }}welch_df
+{%- endmacro %}
+
+{#- The size, mean and variance of `value` in two groups of one aggregate: rows where
+    `flag` is true (columns n_<first>, mean_<first>, var_<first>) and where it is false
+    (n_<second> ...). `flag` is never null. -#}
+{% macro two_group_moments(flag, value, first, second) -%}
+    sum(case when {{ flag }} then 1 else 0 end) as n_{{ first }},
+    avg(case when {{ flag }} then {{ value }} end) as mean_{{ first }},
+    var_samp(case when {{ flag }} then {{ value }} end) as var_{{ first }},
+    sum(case when {{ flag }} then 0 else 1 end) as n_{{ second }},
+    avg(case when not {{ flag }} then {{ value }} end) as mean_{{ second }},
+    var_samp(case when not {{ flag }} then {{ value }} end) as var_{{ second }}
+{%- endmacro %}
+
 {#- Two-sided p-value of Student's t with df degrees of freedom (any real df >= 3; null
     below, where the approximation is not accurate enough and a test on so few answers
     says little). Hill's normalising transformation (CACM Algorithm 395, 1970) maps t to a
@@ -64,8 +83,9 @@
     end)
 {%- endmacro %}
 
-{#- The p-value of a Welch test from its t and df columns (null when not tested). -#}
-{% macro welch_p_value(t, df) -%}
+{#- The two-sided p-value of a t statistic with df degrees of freedom, from their columns
+    (a Welch test's, a regression slope's): null when not tested or below 3 df. -#}
+{% macro t_p_value(t, df) -%}
     (case when {{ t }} is not null and {{ df }} >= 3 then {{ t_two_sided_p('abs(' ~ t ~ ')', df) }} end)
 {%- endmacro %}
 

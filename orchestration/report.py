@@ -424,11 +424,17 @@ def _p_value(p) -> str:
     return "< 0.001" if float(p) < 0.001 else f"{float(p):.3f}"
 
 
+def _signed(value) -> str:
+    return "–" if value is None else f"{float(value):+.2f}"
+
+
+def _interval(low, high) -> str:
+    return "–" if low is None else f"{_signed(low)} to {_signed(high)}"
+
+
 def _change(value, significant) -> str:
     """A change with its sign, marked * when its Welch test is significant at 5 %."""
-    if value is None:
-        return "–"
-    return f"{float(value):+.2f}" + ("*" if significant else "")
+    return _signed(value) + ("*" if value is not None and significant else "")
 
 
 def hotspot_rows(data: ReportData) -> list[list[str]]:
@@ -443,7 +449,7 @@ def hotspot_rows(data: ReportData) -> list[list[str]]:
             _change(h["ces_mean_7pt_change"], h["is_change_significant"]),
             _percent(h["pct_difficult"]),
             _number(h["others_ces_mean_7pt"]),
-            f"{float(h['welch_t']):+.2f}" if h["welch_t"] is not None else "–",
+            _signed(h["welch_t"]),
             _p_value(h["welch_p_value"]),
             _p_value(h["holm_p_value"]),
             h["comparison"] + (" (fewer than 30 answers)" if h["is_low_sample"] else ""),
@@ -458,10 +464,8 @@ def trend_rows(data: ReportData) -> list[list[str]]:
             t["touchpoint_name"] or t["touchpoint_id"],
             str(t["n_months_fitted"]),
             f"{t['n_responses_fitted']:,}",
-            "–" if t["slope_per_month"] is None else f"{float(t['slope_per_month']):+.2f}",
-            "–"
-            if t["slope_ci95_low"] is None
-            else f"{float(t['slope_ci95_low']):+.2f} to {float(t['slope_ci95_high']):+.2f}",
+            _signed(t["slope_per_month"]),
+            _interval(t["slope_ci95_low"], t["slope_ci95_high"]),
             _p_value(t["slope_p_value"]),
             t["trend"],
         ]
@@ -476,10 +480,8 @@ def ranking_rows(data: ReportData) -> list[list[str]]:
             d["driver_label"],
             f"{d['n_responses_with']:,} / {d['n_responses_without']:,}",
             f"{_number(d['ces_mean_7pt_with'])} / {_number(d['ces_mean_7pt_without'])}",
-            "–" if d["ease_cost_7pt"] is None else f"{float(d['ease_cost_7pt']):+.2f}",
-            "–"
-            if d["ease_cost_ci95_low"] is None
-            else f"{float(d['ease_cost_ci95_low']):+.2f} to {float(d['ease_cost_ci95_high']):+.2f}",
+            _signed(d["ease_cost_7pt"]),
+            _interval(d["ease_cost_ci95_low"], d["ease_cost_ci95_high"]),
             _p_value(d["holm_p_value"]),
             _number(d["hedges_g"]),
             ("yes" if d["is_significant_holm"] else "no")

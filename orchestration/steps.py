@@ -28,7 +28,7 @@ def stage_of(step_key: str) -> str | None:
         return "dbt"
     if GE_CHECK_PREFIX in step_key:
         return "quality"
-    if step_key.startswith("ces_marts_serving") or step_key.endswith(EFFORT_ALERTS_CHECK):
+    if step_key.startswith("ces_marts_serving"):  # the serving asset and its alerts check
         return "publish"
     if step_key.startswith("ces_report"):
         return "report"

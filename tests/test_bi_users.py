@@ -41,6 +41,31 @@ def run(command: list[str], warehouse: Path) -> subprocess.CompletedProcess:
     return done
 
 
+def mf_query(metrics: list[str], group_by: str, warehouse: Path, out: Path) -> list[dict]:
+    """`mf query` on the built warehouse: its rows that have CES answers (a month with
+    CSAT answers only has no row in the CES marts), each with `month`, its metric_time
+    month as a date."""
+    run(
+        [
+            str(MF),
+            "query",
+            "--metrics",
+            ",".join(metrics),
+            "--group-by",
+            group_by,
+            "--csv",
+            str(out),
+        ],
+        warehouse,
+    )
+    with out.open(newline="") as rows:
+        return [
+            {**r, "month": datetime.fromisoformat(r["metric_time__month"]).date()}
+            for r in csv.DictReader(rows)
+            if r["ces_answers"]
+        ]
+
+
 def test_metricflow_validates_the_metrics_and_they_equal_the_period_table(
     built_warehouse, tmp_path
 ):
@@ -49,26 +74,15 @@ def test_metricflow_validates_the_metrics_and_they_equal_the_period_table(
     month through MetricFlow equals fct_ces_touchpoint_period (floats within 1e-9)."""
     validated = run([str(MF), "validate-configs"], built_warehouse).stdout
     assert validated.count("(ERRORS: 0, FUTURE_ERRORS: 0, WARNINGS: 0)") == 6, validated
-    out = tmp_path / "metrics.csv"
-    run(
-        [
-            str(MF),
-            "query",
-            "--metrics",
-            ",".join(METRIC_COLUMNS),
-            "--group-by",
+    queried = {
+        (r["touchpoint"], r["month"]): r
+        for r in mf_query(
+            list(METRIC_COLUMNS),
             "metric_time__month,touchpoint",
-            "--csv",
-            str(out),
-        ],
-        built_warehouse,
-    )
-    with out.open(newline="") as rows:
-        queried = {
-            (r["touchpoint"], datetime.fromisoformat(r["metric_time__month"]).date()): r
-            for r in csv.DictReader(rows)
-            if r["ces_answers"]  # months with CSAT answers only have no CES row in the mart
-        }
+            built_warehouse,
+            tmp_path / "m.csv",
+        )
+    }
     with duckdb.connect(str(built_warehouse / "ces.duckdb"), read_only=True) as conn:
         columns = ", ".join(METRIC_COLUMNS.values())
         marts = conn.execute(
@@ -91,29 +105,18 @@ def test_metricflow_validates_the_metrics_and_they_equal_the_period_table(
                     expected,
                 )
     # the segment dimensions: CES by language and month equals fct_ces_segment_period
-    by_language = tmp_path / "language.csv"
-    run(
-        [
-            str(MF),
-            "query",
-            "--metrics",
-            "ces_index,ces_answers",
-            "--group-by",
+    languages = {
+        (r["ces_response__language"], r["month"]): (
+            float(r["ces_index"]),
+            int(float(r["ces_answers"])),
+        )
+        for r in mf_query(
+            ["ces_index", "ces_answers"],
             "metric_time__month,ces_response__language",
-            "--csv",
-            str(by_language),
-        ],
-        built_warehouse,
-    )
-    with by_language.open(newline="") as rows:
-        languages = {
-            (r["ces_response__language"], datetime.fromisoformat(r["metric_time__month"]).date()): (
-                float(r["ces_index"]),
-                int(float(r["ces_answers"])),
-            )
-            for r in csv.DictReader(rows)
-            if r["ces_answers"]
-        }
+            built_warehouse,
+            tmp_path / "language.csv",
+        )
+    }
     with duckdb.connect(str(built_warehouse / "ces.duckdb"), read_only=True) as conn:
         segments = conn.execute(
             "select segment_value, period_start, ces_index, n_responses "

@@ -57,13 +57,19 @@ tested as (
 
     select
         *,
-        {{ welch_t('ces_mean_7pt', 'ces_var_7pt', 'n_responses', 'previous_ces_mean_7pt', 'previous_ces_var_7pt', 'previous_n_responses') }}
-            as change_welch_t,
-        {{ welch_df('ces_var_7pt', 'n_responses', 'previous_ces_var_7pt', 'previous_n_responses') }}
-            as change_welch_df,
+        {{ welch_test('ces_mean_7pt', 'ces_var_7pt', 'n_responses', 'previous_ces_mean_7pt', 'previous_ces_var_7pt', 'previous_n_responses', prefix='change_') }},
         {{ hedges_g('ces_mean_7pt', 'ces_var_7pt', 'n_responses', 'previous_ces_mean_7pt', 'previous_ces_var_7pt', 'previous_n_responses') }}
             as change_hedges_g
     from joined
+
+),
+
+with_p as (
+
+    select
+        *,
+        {{ t_p_value('change_welch_t', 'change_welch_df') }} as change_p_value
+    from tested
 
 ),
 
@@ -88,16 +94,15 @@ final as (
         csat_pct_satisfied - previous_csat_pct_satisfied as csat_pct_satisfied_change,
         change_welch_t,
         change_welch_df,
-        {{ welch_p_value('change_welch_t', 'change_welch_df') }} as change_p_value,
-        coalesce({{ welch_p_value('change_welch_t', 'change_welch_df') }} < 0.05, false)
-            as is_change_significant,
+        change_p_value,
+        coalesce(change_p_value < 0.05, false) as is_change_significant,
         change_hedges_g,
         source_checksum,
         case
             when previous_refreshed_at > refreshed_at then previous_refreshed_at
             else refreshed_at
         end as refreshed_at
-    from tested
+    from with_p
 
 )
 

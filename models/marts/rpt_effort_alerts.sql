@@ -54,12 +54,7 @@ groups as (
     select
         period_grain,
         touchpoint_id,
-        sum(case when is_period then 1 else 0 end) as n_period,
-        avg(case when is_period then ease_7pt end) as mean_period,
-        var_samp(case when is_period then ease_7pt end) as var_period,
-        sum(case when is_period then 0 else 1 end) as n_baseline,
-        avg(case when not is_period then ease_7pt end) as mean_baseline,
-        var_samp(case when not is_period then ease_7pt end) as var_baseline
+        {{ two_group_moments('is_period', 'ease_7pt', 'period', 'baseline') }}
     from answers
     group by 1, 2
 
@@ -69,8 +64,7 @@ tested as (
 
     select
         *,
-        {{ welch_t('mean_period', 'var_period', 'n_period', 'mean_baseline', 'var_baseline', 'n_baseline') }} as welch_t,
-        {{ welch_df('var_period', 'n_period', 'var_baseline', 'n_baseline') }} as welch_df
+        {{ welch_test('mean_period', 'var_period', 'n_period', 'mean_baseline', 'var_baseline', 'n_baseline') }}
     from groups
 
 ),
@@ -79,7 +73,7 @@ with_p as (
 
     select
         *,
-        {{ welch_p_value('welch_t', 'welch_df') }} as welch_p_value
+        {{ t_p_value('welch_t', 'welch_df') }} as welch_p_value
     from tested
 
 ),

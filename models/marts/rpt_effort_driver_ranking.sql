@@ -47,12 +47,7 @@ groups as (
     select
         driver,
         driver_label,
-        sum(case when is_present then 1 else 0 end) as n_with,
-        avg(case when is_present then ease_7pt end) as mean_with,
-        var_samp(case when is_present then ease_7pt end) as var_with,
-        sum(case when is_present then 0 else 1 end) as n_without,
-        avg(case when not is_present then ease_7pt end) as mean_without,
-        var_samp(case when not is_present then ease_7pt end) as var_without
+        {{ two_group_moments('is_present', 'ease_7pt', 'with', 'without') }}
     from flags
     group by 1, 2
 
@@ -64,8 +59,7 @@ tested as (
         *,
         mean_without - mean_with as ease_cost_7pt,
         sqrt({{ welch_se2('var_with', 'n_with', 'var_without', 'n_without') }}) as cost_se,
-        {{ welch_t('mean_with', 'var_with', 'n_with', 'mean_without', 'var_without', 'n_without') }} as welch_t,
-        {{ welch_df('var_with', 'n_with', 'var_without', 'n_without') }} as welch_df,
+        {{ welch_test('mean_with', 'var_with', 'n_with', 'mean_without', 'var_without', 'n_without') }},
         {{ hedges_g('mean_with', 'var_with', 'n_with', 'mean_without', 'var_without', 'n_without') }} as hedges_g
     from groups
 
@@ -75,7 +69,7 @@ with_p as (
 
     select
         *,
-        {{ welch_p_value('welch_t', 'welch_df') }} as welch_p_value
+        {{ t_p_value('welch_t', 'welch_df') }} as welch_p_value
     from tested
 
 ),
@@ -86,6 +80,16 @@ holm_ordered as (
         *,
         {{ holm_order('welch_p_value', none, 'driver') }}
     from with_p
+
+),
+
+adjusted as (
+
+    select
+        *,
+        {{ holm_adjusted_p('welch_p_value', none, 'driver') }} as holm_p_value,
+        {{ t_quantile_975('welch_df') }} * cost_se as cost_ci95_half_width
+    from holm_ordered
 
 ),
 
@@ -100,17 +104,16 @@ final as (
         mean_with as ces_mean_7pt_with,
         mean_without as ces_mean_7pt_without,
         ease_cost_7pt,
-        ease_cost_7pt - {{ t_quantile_975('welch_df') }} * cost_se as ease_cost_ci95_low,
-        ease_cost_7pt + {{ t_quantile_975('welch_df') }} * cost_se as ease_cost_ci95_high,
+        ease_cost_7pt - cost_ci95_half_width as ease_cost_ci95_low,
+        ease_cost_7pt + cost_ci95_half_width as ease_cost_ci95_high,
         welch_t,
         welch_df,
         welch_p_value,
-        {{ holm_adjusted_p('welch_p_value', none, 'driver') }} as holm_p_value,
-        coalesce({{ holm_adjusted_p('welch_p_value', none, 'driver') }} < 0.05, false)
-            as is_significant_holm,
+        holm_p_value,
+        coalesce(holm_p_value < 0.05, false) as is_significant_holm,
         hedges_g,
         coalesce(n_with < 30 or n_without < 30, true) as is_low_sample
-    from holm_ordered
+    from adjusted
 
 )
 

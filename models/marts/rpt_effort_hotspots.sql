@@ -92,9 +92,7 @@ welch as (
 
     select
         *,
-        {{ welch_t('mean_7pt', 'var_7pt', 'n_responses', 'others_mean_7pt', 'others_var_7pt', 'others_n') }}
-            as welch_t,
-        {{ welch_df('var_7pt', 'n_responses', 'others_var_7pt', 'others_n') }} as welch_df
+        {{ welch_test('mean_7pt', 'var_7pt', 'n_responses', 'others_mean_7pt', 'others_var_7pt', 'others_n') }}
     from compared
 
 ),
@@ -103,7 +101,7 @@ tested as (
 
     select
         *,
-        {{ welch_p_value('welch_t', 'welch_df') }} as welch_p_value
+        {{ t_p_value('welch_t', 'welch_df') }} as welch_p_value
     from welch
 
 ),

@@ -39,10 +39,27 @@ months as (
 
 ),
 
+window_months as (
+
+    select
+        touchpoint_id,
+        count(*) as n_months_with_answers,
+        sum(n_responses) as n_responses_in_window,
+        sum(case when is_low_sample then 0 else 1 end) as n_months_fitted,
+        sum(case when is_low_sample then 0 else n_responses end) as n_responses_fitted
+    from months
+    group by 1
+
+),
+
+-- The months a line is fitted to: those with at least 30 answers, of the touchpoints
+-- with five of them (fewer leave the interval under three degrees of freedom).
 fitted_months as (
 
-    select * from months
-    where not is_low_sample
+    select m.*
+    from months as m
+    inner join window_months as w on m.touchpoint_id = w.touchpoint_id
+    where not m.is_low_sample and w.n_months_fitted >= 5
 
 ),
 
@@ -51,7 +68,6 @@ means as (
     select
         touchpoint_id,
         count(*) as n_months,
-        sum(n_responses) as n_responses,
         avg(month_number) as mean_x,
         avg(ces_index) as mean_y
     from fitted_months
@@ -64,22 +80,22 @@ sums as (
     select
         m.touchpoint_id,
         m.n_months,
-        m.n_responses,
         m.mean_x,
         m.mean_y,
         sum((f.month_number - m.mean_x) * (f.month_number - m.mean_x)) as sxx,
         sum((f.month_number - m.mean_x) * (f.ces_index - m.mean_y)) as sxy
     from means as m
     inner join fitted_months as f on m.touchpoint_id = f.touchpoint_id
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4
 
 ),
 
+-- (five distinct months: sxx > 0)
 slopes as (
 
     select
         *,
-        case when sxx > 0 then sxy / sxx end as slope
+        sxy / sxx as slope
     from sums
 
 ),
@@ -103,11 +119,20 @@ fit as (
     select
         s.*,
         cast(s.n_months - 2 as {{ type_double() }}) as residual_df,
-        case
-            when s.n_months >= 3 and s.sxx > 0 then sqrt(r.sse / (s.n_months - 2) / s.sxx)
-        end as slope_se
+        sqrt(r.sse / (s.n_months - 2) / s.sxx) as slope_se
     from slopes as s
     inner join residuals as r on s.touchpoint_id = r.touchpoint_id
+
+),
+
+tested as (
+
+    select
+        *,
+        {{ t_quantile_975('residual_df') }} * slope_se as slope_ci95_half_width,
+        -- null for an exact fit (no residual): its interval is the slope itself
+        case when slope_se > 0 then slope / slope_se end as slope_t
+    from fit
 
 ),
 
@@ -115,21 +140,10 @@ intervals as (
 
     select
         *,
-        slope - {{ t_quantile_975('residual_df') }} * slope_se as slope_ci95_low,
-        slope + {{ t_quantile_975('residual_df') }} * slope_se as slope_ci95_high,
-        case when slope_se > 0 then slope / slope_se end as slope_t
-    from fit
-
-),
-
-window_months as (
-
-    select
-        touchpoint_id,
-        count(*) as n_months_with_answers,
-        sum(n_responses) as n_responses_in_window
-    from months
-    group by 1
+        slope - slope_ci95_half_width as slope_ci95_low,
+        slope + slope_ci95_half_width as slope_ci95_high,
+        {{ t_p_value('slope_t', 'residual_df') }} as slope_p_value
+    from tested
 
 ),
 
@@ -142,20 +156,17 @@ final as (
         b.window_end,
         cast({{ months }} as integer) as window_months,
         cast(w.n_months_with_answers as integer) as n_months_with_answers,
-        cast(coalesce(i.n_months, 0) as integer) as n_months_fitted,
+        cast(w.n_months_fitted as integer) as n_months_fitted,
         cast(w.n_responses_in_window as bigint) as n_responses_in_window,
-        cast(coalesce(i.n_responses, 0) as bigint) as n_responses_fitted,
-        case when i.n_months >= 5 then i.mean_y + i.slope * (0 - i.mean_x) end
-            as fitted_ces_index_at_start,
-        case when i.n_months >= 5 then i.mean_y + i.slope * ({{ months - 1 }} - i.mean_x) end
-            as fitted_ces_index_at_end,
-        case when i.n_months >= 5 then i.slope end as slope_per_month,
-        case when i.n_months >= 5 then i.slope_ci95_low end as slope_ci95_low,
-        case when i.n_months >= 5 then i.slope_ci95_high end as slope_ci95_high,
-        case when i.n_months >= 5 then {{ welch_p_value('i.slope_t', 'i.residual_df') }} end
-            as slope_p_value,
+        cast(w.n_responses_fitted as bigint) as n_responses_fitted,
+        i.mean_y + i.slope * (0 - i.mean_x) as fitted_ces_index_at_start,
+        i.mean_y + i.slope * ({{ months - 1 }} - i.mean_x) as fitted_ces_index_at_end,
+        i.slope as slope_per_month,
+        i.slope_ci95_low,
+        i.slope_ci95_high,
+        i.slope_p_value,
         cast(case
-            when coalesce(i.n_months, 0) < 5 then 'not enough months'
+            when i.touchpoint_id is null then 'not enough months'
             when i.slope_ci95_low > 0 then 'improving'
             when i.slope_ci95_high < 0 then 'worsening'
             else 'no clear trend'
