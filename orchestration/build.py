@@ -49,13 +49,17 @@ def run_build(
     reprocess_to: str | None = None,
     progress: bool = False,
     unit_tests: bool = False,
+    check_report: bool = False,
+    full_checks: bool = False,
 ) -> BuildOutcome:
     """Ingest new landing files and build every dbt model and test, in one Dagster run.
 
     reprocess_from / reprocess_to (ISO dates) backfill a date range within the same single
     dbt invocation; unit_tests also runs the dbt unit tests (skipped in production builds:
     they test the SQL on fixed inputs, not the data); progress prints a line per step,
-    asset and check while it runs.
+    asset and check while it runs; check_report opens the report in headless Chromium;
+    full_checks runs the data tests and quality checks on whole tables, not only on the
+    rows written since the last checked build.
     """
     # Export before the code location is imported: the manifest is parsed at import time
     # and dbt's partial parsing only survives if the profile's variables stay the same.
@@ -72,11 +76,13 @@ def run_build(
             "ces_dbt_assets": {
                 "config": {
                     "full_refresh": full_refresh,
+                    "full_checks": full_checks,
                     "unit_tests": unit_tests,
                     "reprocess_from": reprocess_from,
                     "reprocess_to": reprocess_to,
                 }
-            }
+            },
+            "ces_report": {"config": {"browser_check": check_report}},
         },
         "loggers": {
             "console": {"config": {"log_level": log_level}},

@@ -59,6 +59,8 @@ def _build(args: argparse.Namespace) -> int:
         reprocess_to=args.reprocess_to and args.reprocess_to.isoformat(),
         progress=not args.quiet,
         unit_tests=args.unit_tests,
+        check_report=args.check_report,
+        full_checks=args.full_checks,
     )
     print(format_summary(settings, outcome))
     from orchestration.status import write_build_status
@@ -125,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--unit-tests",
         action="store_true",
         help="also run the dbt unit tests (make test does; scheduled builds skip them)",
+    )
+    build.add_argument(
+        "--full-checks",
+        action="store_true",
+        help="run every data test and quality check on whole tables (the weekly scheduled "
+        "build does); by default incremental tables are checked where this build wrote",
+    )
+    build.add_argument(
+        "--check-report",
+        action="store_true",
+        help="open the report in headless Chromium and fail when a chart is not drawn "
+        "(about 2 s; make test does, scheduled builds skip it)",
     )
     build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
     build.add_argument("--quiet", action="store_true", help="no progress lines, summary only")

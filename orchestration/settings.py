@@ -158,6 +158,14 @@ def target_engine(target: str) -> str:
     return targets[target]
 
 
+def _weekday(text: str) -> int:
+    if text.strip() not in {str(day) for day in range(7)}:
+        raise ValueError(
+            f"CES_FULL_CHECKS_WEEKDAY={text!r} is not a weekday number (0 = Monday ... 6 = Sunday)"
+        )
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -168,6 +176,10 @@ class Settings:
     schedule_timezone: str = "UTC"
     # Marts not rebuilt within this many hours are flagged stale in the Dagster UI.
     freshness_hours: float = 36.0
+    # The scheduled build of this weekday (0 = Monday ... 6 = Sunday, CES_FULL_CHECKS_WEEKDAY)
+    # runs its data tests on whole tables (`ces build --full-checks`); the others check the
+    # rows written since the last checked build (macros/check_scope.sql).
+    full_checks_weekday: int = 6
     # The project's clock pinned by CES_NOW (naive UTC), or None: the machine's clock.
     # It is what "now" means for the data: the as-of date of the reports, the
     # future-timestamp check and `ces sample`'s default last day. Bookkeeping times (when a
@@ -228,6 +240,7 @@ class Settings:
             schedule_cron=os.environ.get("CES_SCHEDULE_CRON") or "0 6 * * *",
             schedule_timezone=os.environ.get("CES_SCHEDULE_TIMEZONE") or "UTC",
             freshness_hours=float(os.environ.get("CES_FRESHNESS_HOURS") or 36),
+            full_checks_weekday=_weekday(os.environ.get("CES_FULL_CHECKS_WEEKDAY") or "6"),
             pinned_now=parse_clock(os.environ.get("CES_NOW")),
         )
 

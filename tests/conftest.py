@@ -185,6 +185,6 @@ def built_warehouse(tmp_path_factory, dbt_manifest) -> Path:
             patch.setenv(name, "placeholder")  # restored (to unset) when the context ends
             patch.delenv(name)
         settings = Settings.from_env(landing_dir=root / "landing", warehouse_dir=root / "wh")
-        outcome = run_build(settings)
+        outcome = run_build(settings, check_report=True)
     assert outcome.exit_code == 0, outcome.errors + outcome.checks_failed
     return root / "wh"

@@ -90,7 +90,14 @@ def test_every_dbt_unit_test_ran_and_passed(built, dbt_manifest):
     passed = set(re.findall(r"\d+ of \d+ PASS (\S+::\S+)", log))
     assert passed == {f"{u['model']}::{u['name']}" for u in unit_tests.values()}
     assert "--exclude-resource-type" not in DbtBuildConfig(unit_tests=True).dbt_args()
-    assert DbtBuildConfig().dbt_args() == ["build", "--exclude-resource-type", "unit_test"]
+    assert DbtBuildConfig().dbt_args() == [
+        "build",
+        "--exclude-resource-type",
+        "unit_test",
+        "--vars",
+        '{"ces_check_scope": "changed"}',
+    ]
+    assert DbtBuildConfig(full_checks=True).dbt_args()[-1] == '{"ces_check_scope": "all"}'
 
 
 def one(conn, sql: str, params=()):
@@ -240,6 +247,76 @@ def fact_rows(warehouse: Path) -> list[tuple]:
         ).fetchall()
 
 
+def dbt_failures(project: Path, warehouse_dir: Path, scope: str) -> set[str]:
+    """The data tests that fail in a `dbt test` of the given check scope."""
+    env = {**__import__("os").environ, "CES_WAREHOUSE_DIR": str(warehouse_dir)}
+    done = subprocess.run(
+        [
+            *(DBT_EXECUTABLE, "test", "--project-dir", str(project)),
+            *("--profiles-dir", str(project), "--vars", json.dumps({"ces_check_scope": scope})),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    failed = set(re.findall(r"FAIL \d+ (\w+?)(?:_[0-9a-f]{10})? \.", done.stdout))
+    assert done.returncode == (1 if failed else 0), done.stdout[-4000:]
+    return failed
+
+
+def watermarks(warehouse_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse_dir / "ces.duckdb"), read_only=True) as conn:
+        return conn.execute(
+            "select check_scope from audit.check_watermark order by run_started_at"
+        ).fetchall()
+
+
+def test_daily_checks_read_what_builds_wrote_and_full_checks_read_everything(
+    tmp_path, built, dbt_project_copy
+):
+    """Issue 21: in the `changed` scope the data tests of incremental models read the rows
+    written since the last build whose tests passed (macros/check_scope.sql); a failing run
+    moves nothing, so its rows are checked again; `all` reads whole tables."""
+    warehouse_dir = tmp_path / "warehouse"
+    warehouse_dir.mkdir()
+    database = built.execute("select path from duckdb_databases() where not internal").fetchone()
+    shutil.copy(database[0], warehouse_dir / "ces.duckdb")
+    assert watermarks(warehouse_dir) == [("changed",)]  # the fixture's `ces build`
+    # The last checked run's own rows are checked again (refreshed_at >= its start); after
+    # one more passing run they are old.
+    assert dbt_failures(dbt_project_copy, warehouse_dir, "changed") == set()
+
+    def corrupt(sql: str) -> None:
+        with duckdb.connect(str(warehouse_dir / "ces.duckdb")) as conn:
+            conn.execute(sql)
+
+    # A row changed by hand without being rewritten (refreshed_at kept): only a full
+    # check sees it.
+    corrupt("update marts.fct_ces_responses set ease_7pt = 9 where response_id = 'C03'")
+    assert dbt_failures(dbt_project_copy, warehouse_dir, "changed") == set()
+    assert dbt_failures(dbt_project_copy, warehouse_dir, "all") == {
+        "value_in_range_fct_ces_responses_ease_7pt__7__1"
+    }
+    assert watermarks(warehouse_dir) == [("changed",)] * 3  # `all` failed: not recorded
+    corrupt("update marts.fct_ces_responses set ease_7pt = 1 where response_id = 'C03'")
+
+    # The same corruption in rows a build wrote, and a second row for an old answer's
+    # key: both scopes catch both (the duplicate through the key, not the row).
+    corrupt(
+        "insert into marts.fct_ces_responses select * replace (now()::timestamp as "
+        "refreshed_at) from marts.fct_ces_responses where response_id = 'C05'; "
+        "update marts.fct_csat_responses set csat_5pt = 0, refreshed_at = now()::timestamp "
+        "where response_id = 'S03'"
+    )
+    expected = {
+        "unique_fct_ces_responses_response_id",
+        "value_in_range_fct_csat_responses_csat_5pt__5__1",
+    }
+    assert dbt_failures(dbt_project_copy, warehouse_dir, "changed") == expected
+    assert watermarks(warehouse_dir) == [("changed",)] * 3  # checked again next run
+
+
 def test_a_registry_fix_brings_answers_back_and_incremental_equals_full_refresh(
     tmp_path, built, dbt_project_copy
 ):
@@ -360,6 +437,7 @@ def mart_rows(warehouse_dir: Path) -> dict[str, list[tuple]]:
                 ("fct_ces_responses", "* exclude (source_loaded_at, refreshed_at)"),
                 ("fct_csat_responses", "* exclude (refreshed_at)"),
                 ("fct_ticket_effort", "* exclude (refreshed_at)"),
+                ("fct_comment_themes", "* exclude (refreshed_at)"),
             )
         }
 

@@ -37,6 +37,14 @@ def test_the_schedule_runs_the_daily_build_at_the_configured_time(settings, monk
     )
     (request,) = list(schedule.evaluate_tick(context).run_requests)
     assert request.job_name in (None, "ces_daily_build")
+    # Monday's build checks what changed; Sunday's (the default full-checks day) everything
+    assert request.run_config["ops"]["ces_dbt_assets"]["config"] == {"full_checks": False}
+    sunday = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 29, 6, tzinfo=UTC)
+    )
+    (request,) = list(schedule.evaluate_tick(sunday).run_requests)
+    assert request.run_config["ops"]["ces_dbt_assets"]["config"] == {"full_checks": True}
+    assert request.tags["ces/check_scope"] == "all"
 
     monkeypatch.setenv("CES_SCHEDULE_CRON", "30 5 * * 1-5")
     monkeypatch.setenv("CES_SCHEDULE_TIMEZONE", "Europe/Amsterdam")

@@ -34,6 +34,10 @@ class DbtBuildConfig(dg.Config):
     """Run config of the dbt step (Launchpad in the UI, `ces build` flags on the command line)."""
 
     full_refresh: bool = False
+    # Data tests on incremental models read only the rows written since the last build
+    # whose tests all passed (macros/check_scope.sql); full_checks reads whole tables
+    # (`ces build --full-checks`, the weekly scheduled build).
+    full_checks: bool = False
     # dbt unit tests check the SQL logic on fixed inputs, so they cannot fail on new data:
     # `make test` runs them, production builds skip them (`ces build --unit-tests` runs them).
     unit_tests: bool = False
@@ -45,13 +49,15 @@ class DbtBuildConfig(dg.Config):
     def dbt_args(self, clock_now: str | None = None) -> list[str]:
         """The arguments of the run's single `dbt build` invocation; clock_now is the pinned
         project clock (CES_NOW), passed to dbt as the var `clock_now` only when pinned (a
-        changed --vars costs dbt its partial parse)."""
+        changed --vars costs dbt its partial parse, so the daily build's vars stay the
+        same from run to run)."""
         args = ["build"]
         if self.full_refresh:
             args.append("--full-refresh")
         if not self.unit_tests:
             args += ["--exclude-resource-type", "unit_test"]
-        dbt_vars: dict[str, str] = {
+        dbt_vars: dict[str, str] = {"ces_check_scope": "all" if self.full_checks else "changed"}
+        dbt_vars |= {
             name: date.fromisoformat(value).isoformat()
             for name, value in (
                 ("reprocess_from", self.reprocess_from),
@@ -61,8 +67,7 @@ class DbtBuildConfig(dg.Config):
         }
         if clock_now:
             dbt_vars["clock_now"] = clock_now
-        if dbt_vars:
-            args += ["--vars", json.dumps(dbt_vars)]
+        args += ["--vars", json.dumps(dbt_vars)]
         return args
 
 
