@@ -54,4 +54,7 @@ def test_the_harness_runs_on_small_data(tmp_path):
     assert size["limit_baseline"]["runs"][0]["table_rows"] <= size["baseline_groups"]
     assert size["baseline_groups_with_equal_n"] >= size["baseline_groups"] - 13
     stated = [t["target"] for t in result["targets"]["3650"]]
-    assert "incremental day ≤ 15 % of variable time" in stated
+    assert "incremental day ≤ 10 % of variable time" in stated
+    assert "full build: ingest ≤ 1.5× limit" in stated
+    slowest = size["slowest_dbt_nodes"]["incremental_day"]
+    assert len(slowest) == 12 and slowest[0]["seconds"] >= slowest[-1]["seconds"]
