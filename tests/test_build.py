@@ -255,6 +255,7 @@ def test_the_serving_copy_takes_only_the_rows_rewritten_since_the_previous_copy(
 
     assert incremental_mart_keys() == {
         "fct_ces_responses": ["response_id"],
+        "fct_comment_themes": ["response_id"],
         "fct_csat_responses": ["response_id"],
         "fct_ticket_effort": ["ticket_id"],
     }  # fct_ces_touchpoint_period is a table rebuilt from int_touchpoint_period_metrics

@@ -424,7 +424,7 @@ def intermediate_rows(warehouse_dir: Path) -> dict[str, list[tuple]]:
             model: conn.execute(
                 f"select * exclude (refreshed_at) from intermediate.{model} order by all"
             ).fetchall()
-            for model in INTERMEDIATE_KEYS
+            for model in (*INTERMEDIATE_KEYS, "int_ticket_contacts")
         }
 
 
