@@ -20,6 +20,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +29,11 @@ from typing import Any
 from orchestration import coverage
 from orchestration.checks.alerts import ALERTS_QUERY, alert_line
 from orchestration.ingest.sinks import Sink
+from orchestration.settings import PROJECT_DIR
+
+BUNDLE_DIR = PROJECT_DIR / "target" / "report_bundle"
+_bundle_lock = threading.Lock()
+_bundle: str | None = None
 
 SCREENSHOT = "report.png"
 
@@ -619,11 +625,44 @@ th { background: #f6f6f6; } td:nth-child(2), th:nth-child(2), td:last-child { te
 """
 
 
+def vega_bundle() -> str:
+    """The Vega, Vega-Lite and vega-embed JavaScript the page inlines (vl-convert's bundle,
+    about 0.9 MB). Assembling it takes about 1 s, and it is the same for a given vl-convert
+    and Vega-Lite version, so it is kept under target/report_bundle/ and read from there
+    (issue 21: the report step's fixed cost)."""
+    global _bundle
+    with _bundle_lock:
+        if _bundle is None:
+            import vl_convert
+            from altair.utils._importers import vl_version_for_vl_convert
+
+            version = vl_version_for_vl_convert()
+            cached = BUNDLE_DIR / f"vl-convert-{vl_convert.__version__}-vega-lite-{version}.js"
+            try:
+                _bundle = cached.read_text(encoding="utf-8")
+            except OSError:
+                _bundle = vl_convert.javascript_bundle(vl_version=version)
+                try:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    partial = cached.with_name(f".{cached.name}.{threading.get_ident()}.tmp")
+                    partial.write_text(_bundle, encoding="utf-8")
+                    partial.replace(cached)
+                except OSError:
+                    pass  # a read-only checkout: assembled again next time
+        return _bundle
+
+
+def prewarm() -> threading.Thread:
+    """Import altair and load the bundle in a background thread: `ces build` starts it
+    while dbt runs, so the report step does not wait for them."""
+    thread = threading.Thread(target=vega_bundle, name="report-prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
 def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, source: str) -> str:
     """The whole page. `source` names what the numbers were read from."""
     import altair as alt
-    import vl_convert
-    from altair.utils._importers import vl_version_for_vl_convert
 
     complete = data.complete_months
     # the effort mix: the latest complete month, or before there is one, the month so far
@@ -769,7 +808,7 @@ the audit tables with its file and line), and the checks of the build that made 
 {_table(["checks", "passed", "warned", "failed"], check_rows, "checks-table")}
 <p class="note">Metric definitions: docs/metrics.md in the project repository.</p>
 """
-    bundle = vl_convert.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    bundle = vega_bundle()
     embeds = ",\n".join(
         f"    vegaEmbed('#{name}', {json.dumps(spec)}, {{renderer: 'svg', actions: false}})"
         for name, spec in specs.items()

@@ -71,14 +71,7 @@ rewritten as (
 comments as (
 
     select
-        response_id,
-        touchpoint_id,
-        survey_id,
-        responded_at,
-        response_date,
-        language,
-        ease_7pt,
-        effort_bucket,
+        *,
         concat(' ', {{ normalise_words('comment') }}, ' ') as words
     from rewritten
     where nullif(trim(comment), '') is not null

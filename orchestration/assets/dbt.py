@@ -10,7 +10,7 @@ from typing import Any, Optional
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from orchestration import quality
+from orchestration import quality, report
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest, read_manifest
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
@@ -124,9 +124,10 @@ def ces_dbt_assets(
     args = config.dbt_args(warehouse.clock_now)
     context.log.info("dbt %s", " ".join(args))
     if context.instance.is_ephemeral:
-        # `ces build` runs every step in this process: import Great Expectations while
-        # dbt works in its subprocess, not afterwards when the checks need it.
+        # `ces build` runs every step in this process: import Great Expectations and the
+        # report's charting while dbt works in its subprocess, not afterwards.
         quality.prewarm()
+        report.prewarm()
     # One fixed artifacts folder instead of one per invocation, so dbt's partial parsing
     # carries over from run to run (runs that write the warehouse never overlap).
     invocation = dbt.cli(args, context=context, target_path=RUN_TARGET_PATH, raise_on_error=False)

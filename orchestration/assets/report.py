@@ -64,7 +64,7 @@ def ces_report(
     }
     chromium = report.find_chromium() if config.browser_check else None
     if not config.browser_check:
-        metadata["browser_check"] = "not run (ces build --check-report runs it)"
+        metadata["browser_check"] = "not run: ces build --check-report runs it"
     elif chromium is None:
         context.log.warning(
             "report not checked in a browser: Chromium is not installed "
