@@ -99,6 +99,12 @@ class LandingFile:
         return self.result.encoding
 
 
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (its identity in audit.load_manifest), read in one pass."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def scan_file(path: Path) -> FileFacts:
     """Hash the file and check its encoding in one streaming pass (constant memory)."""
     digest = hashlib.sha256()
