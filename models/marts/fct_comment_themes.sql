@@ -78,14 +78,16 @@ comments as (
 
 ),
 
+-- The seed's text columns are varchar on PostgreSQL; the table's contract says text, which
+-- an incremental run's schema check compares literally.
 registry as (
 
     select
-        theme_id,
-        theme_label,
+        cast(theme_id as {{ dbt.type_string() }}) as theme_id,
+        cast(theme_label as {{ dbt.type_string() }}) as theme_label,
         lower(trim(language)) as language,
         lower(trim(match_type)) as match_type,
-        pattern,
+        cast(pattern as {{ dbt.type_string() }}) as pattern,
         {{ normalise_words('pattern') }} as keyword
     from {{ ref('comment_themes') }}
 
@@ -170,11 +172,13 @@ themed as (
 
     union all
 
-    -- every re-themed answer, so that its old rows are replaced (removed by the post-hook)
+    -- every re-themed answer, so that its old rows are replaced (removed by the post-hook);
+    -- the theme columns are the registry's, null (a join that matches nothing), so that
+    -- they have the registry's types on every engine
     select
         c.response_id,
-        cast(null as {{ dbt.type_string() }}) as theme_id,
-        cast(null as {{ dbt.type_string() }}) as theme_label,
+        r.theme_id,
+        r.theme_label,
         c.touchpoint_id,
         c.survey_id,
         c.responded_at,
@@ -182,9 +186,10 @@ themed as (
         c.language,
         c.ease_7pt,
         c.effort_bucket,
-        cast(null as {{ dbt.type_string() }}) as matched_pattern,
+        r.pattern as matched_pattern,
         cast(null as integer) as n_patterns_matched
     from rewritten as c
+    left join registry as r on 1 = 0
     {%- endif %}
 
 ),
