@@ -283,8 +283,7 @@ def test_daily_checks_read_what_builds_wrote_and_full_checks_read_everything(
     database = built.execute("select path from duckdb_databases() where not internal").fetchone()
     shutil.copy(database[0], warehouse_dir / "ces.duckdb")
     assert watermarks(warehouse_dir) == [("changed",)]  # the fixture's `ces build`
-    # The last checked run's own rows are checked again (refreshed_at >= its start); after
-    # one more passing run they are old.
+    # A passing `dbt test` run records a watermark too.
     assert dbt_failures(dbt_project_copy, warehouse_dir, "changed") == set()
 
     def corrupt(sql: str) -> None:
@@ -314,7 +313,7 @@ def test_daily_checks_read_what_builds_wrote_and_full_checks_read_everything(
         "value_in_range_fct_csat_responses_csat_5pt__5__1",
     }
     assert dbt_failures(dbt_project_copy, warehouse_dir, "changed") == expected
-    assert watermarks(warehouse_dir) == [("changed",)] * 3  # checked again next run
+    assert watermarks(warehouse_dir) == [("changed",)] * 3  # nothing recorded: checked again
 
 
 def test_a_registry_fix_brings_answers_back_and_incremental_equals_full_refresh(

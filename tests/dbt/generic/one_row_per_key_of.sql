@@ -21,7 +21,7 @@ landed as (
 written as (
     select {{ source_key }} as written_key
     from {{ model }}
-    where refreshed_at >= {{ since }}
+    where refreshed_at > {{ since }}
 )
 select landed.landed_key as key_without_row
 from landed
