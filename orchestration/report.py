@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -644,7 +645,7 @@ def vega_bundle() -> str:
                 _bundle = vl_convert.javascript_bundle(vl_version=version)
                 try:
                     cached.parent.mkdir(parents=True, exist_ok=True)
-                    partial = cached.with_name(f".{cached.name}.{threading.get_ident()}.tmp")
+                    partial = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
                     partial.write_text(_bundle, encoding="utf-8")
                     partial.replace(cached)
                 except OSError:
