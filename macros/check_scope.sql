@@ -38,12 +38,9 @@
 {%- endmacro %}
 
 {% macro ces_scoped_test_node(test_node) -%}
-    {#- The incremental model a data test is attached to when that model has refreshed_at. -#}
+    {#- The model a data test is attached to when its tests are scoped (ces_scoped_model). -#}
     {%- set attached = graph.nodes.get(test_node.attached_node) if test_node.attached_node else none -%}
-    {%- if attached is none or attached.config.materialized != 'incremental' -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(attached if 'refreshed_at' in attached.columns else none) }}
+    {{ return(ces_scoped_model(attached)) }}
 {%- endmacro %}
 
 {% macro ces_scoped_model_of(relation) -%}
@@ -54,11 +51,16 @@
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and node.alias == relation.identifier
             and node.schema == relation.schema -%}
-            {{ return(node if node.config.materialized == 'incremental'
-                and 'refreshed_at' in node.columns else none) }}
+            {{ return(ces_scoped_model(node)) }}
         {%- endif -%}
     {%- endfor -%}
     {{ return(none) }}
+{%- endmacro %}
+
+{% macro ces_scoped_model(node) -%}
+    {#- The model when it is incremental with a refreshed_at column, else none. -#}
+    {{ return(node if node is not none and node.config.materialized == 'incremental'
+        and 'refreshed_at' in node.columns else none) }}
 {%- endmacro %}
 
 {#- dbt calls this for the `{{ model }}` of every generic test (dbt's own where config). -#}

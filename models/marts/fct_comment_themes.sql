@@ -27,10 +27,10 @@
 -- Incremental (issue 21: matching every comment was 24 s of a 10 M-answer daily build):
 -- a run re-themes the answers fct_ces_responses rewrote since this table was last
 -- written, and every answer when the registry file changed (registry_checksum, the seed
--- file's checksum, differs on a stored row) or the table is empty. Each re-themed answer
--- also writes a row without a theme, so that delete+insert replaces all of its old rows
--- even when it has no theme now; a post-hook removes those rows, and the rows of answers
--- no longer accepted. `--full-refresh` gives the same rows (tested).
+-- file's checksum, differs on a stored row) or the table is empty. A re-themed answer
+-- without a theme now writes a row without a theme, so that delete+insert replaces all of
+-- its old rows; a post-hook removes those rows, and the rows of answers no longer
+-- accepted. `--full-refresh` gives the same rows (tested).
 
 with
 
@@ -150,10 +150,13 @@ by_theme as (
 
 ),
 
+-- An incremental run keeps every re-themed answer, a theme-less row (the left join) for one
+-- without a theme now, so that delete+insert replaces all of its old rows; the post-hook
+-- removes those rows.
 themed as (
 
     select
-        t.response_id,
+        c.response_id,
         t.theme_id,
         t.theme_label,
         c.touchpoint_id,
@@ -165,32 +168,8 @@ themed as (
         c.effort_bucket,
         t.matched_pattern,
         cast(t.n_patterns_matched as integer) as n_patterns_matched
-    from by_theme as t
-    inner join comments as c on t.response_id = c.response_id
-
-    {%- if is_incremental() %}
-
-    union all
-
-    -- every re-themed answer, so that its old rows are replaced (removed by the post-hook);
-    -- the theme columns are the registry's, null (a join that matches nothing), so that
-    -- they have the registry's types on every engine
-    select
-        c.response_id,
-        r.theme_id,
-        r.theme_label,
-        c.touchpoint_id,
-        c.survey_id,
-        c.responded_at,
-        c.response_date,
-        c.language,
-        c.ease_7pt,
-        c.effort_bucket,
-        r.pattern as matched_pattern,
-        cast(null as integer) as n_patterns_matched
     from rewritten as c
-    left join registry as r on 1 = 0
-    {%- endif %}
+    {{ 'left' if is_incremental() else 'inner' }} join by_theme as t on c.response_id = t.response_id
 
 ),
 
