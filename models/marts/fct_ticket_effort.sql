@@ -12,14 +12,13 @@
 
 -- One row per support ticket with its effort drivers (reopens, transfers, resolution
 -- time, repeat contact and channel switching from int_ticket_contacts) and the CES /
--- CSAT answers linked to it by interaction_id.
+-- CSAT answers linked to it by interaction_id (int_ticket_answers).
 -- Incremental: a run rewrites the tickets that int_tickets_enriched recomputed since this
 -- table was last written, and the tickets whose linked answers no longer give the stored
 -- count, mean or CSAT, or whose repeat-contact counts changed (a new ticket of the same
--- customer within the window). The answers are aggregated in full on every run (a column scan of
--- the two response facts), so a ticket an answer moved away from, or whose answer is now
--- rejected, is found without keeping the answer's previous link. `--full-refresh`
--- rebuilds the same rows.
+-- customer within the window). int_ticket_answers is rebuilt in full on every run, so a
+-- ticket an answer moved away from, or whose answer is now rejected, is found without
+-- keeping the answer's previous link. `--full-refresh` rebuilds the same rows.
 
 with
 
@@ -29,36 +28,9 @@ tickets as (
 
 ),
 
-ces as (
+answers as (
 
-    select
-        interaction_id,
-        count(*) as n_ces_responses,
-        avg(ease_7pt) as ces_mean_7pt
-    from {{ ref('fct_ces_responses') }}
-    where interaction_id is not null
-    group by 1
-
-),
-
-csat as (
-
-    select
-        interaction_id,
-        csat_5pt,
-        is_satisfied,
-        row_number() over (
-            partition by interaction_id order by responded_at desc, response_id desc
-        ) as recency_rank
-    from {{ ref('fct_csat_responses') }}
-    where interaction_id is not null
-
-),
-
-latest_csat as (
-
-    select * from csat
-    where recency_rank = 1
+    select * from {{ ref('int_ticket_answers') }}
 
 ),
 
@@ -74,16 +46,15 @@ changed_links as (
 
     select built.ticket_id
     from {{ this }} as built
-    left join ces as c on built.ticket_id = c.interaction_id
-    left join latest_csat as s on built.ticket_id = s.interaction_id
+    left join answers as a on built.ticket_id = a.ticket_id
     left join contacts as k on built.ticket_id = k.ticket_id
     where
-        built.n_ces_responses <> coalesce(c.n_ces_responses, 0)
+        built.n_ces_responses <> coalesce(a.n_ces_responses, 0)
         -- means recomputed in another summation order may differ in the last bits
-        or (built.ces_mean_7pt is null) <> (c.ces_mean_7pt is null)
-        or abs(built.ces_mean_7pt - c.ces_mean_7pt) > 1e-9
-        or built.csat_5pt is distinct from s.csat_5pt
-        or built.is_satisfied is distinct from s.is_satisfied
+        or (built.ces_mean_7pt is null) <> (a.ces_mean_7pt is null)
+        or abs(built.ces_mean_7pt - a.ces_mean_7pt) > 1e-9
+        or built.csat_5pt is distinct from a.csat_5pt
+        or built.is_satisfied is distinct from a.is_satisfied
         or built.repeat_contact_count is distinct from k.repeat_contact_count
         or built.window_channel_count is distinct from k.window_channel_count
 
@@ -112,14 +83,13 @@ final as (
         k.repeat_contact_count > 0 as is_repeat_contact,
         k.window_channel_count,
         k.window_channel_count > 1 as is_channel_switch,
-        coalesce(c.n_ces_responses, 0) as n_ces_responses,
-        c.ces_mean_7pt,
-        s.csat_5pt,
-        s.is_satisfied,
+        coalesce(a.n_ces_responses, 0) as n_ces_responses,
+        a.ces_mean_7pt,
+        a.csat_5pt,
+        a.is_satisfied,
         {{ run_started_timestamp() }} as refreshed_at
     from tickets as t
-    left join ces as c on t.ticket_id = c.interaction_id
-    left join latest_csat as s on t.ticket_id = s.interaction_id
+    left join answers as a on t.ticket_id = a.ticket_id
     left join contacts as k on t.ticket_id = k.ticket_id
     where
         {{ '(t.refreshed_at > ' ~ watermark ~ ' or t.ticket_id in (select l.ticket_id from changed_links as l))' if is_incremental() else 'true' }}
