@@ -83,10 +83,15 @@
     end)
 {%- endmacro %}
 
+{#- The fewest degrees of freedom a p-value or t quantile is given for: 3, less 1e-9, since a
+    Welch df that is exactly 3 in exact arithmetic (say n = 2 and 5 with equal standard
+    errors) comes out of floating point as 2.9999999999999996 on some engines. -#}
+{% macro t_min_df() -%}2.999999999{%- endmacro %}
+
 {#- The two-sided p-value of a t statistic with df degrees of freedom, from their columns
     (a Welch test's, a regression slope's): null when not tested or below 3 df. -#}
 {% macro t_p_value(t, df) -%}
-    (case when {{ t }} is not null and {{ df }} >= 3 then {{ t_two_sided_p('abs(' ~ t ~ ')', df) }} end)
+    (case when {{ t }} is not null and {{ df }} >= {{ t_min_df() }} then {{ t_two_sided_p('abs(' ~ t ~ ')', df) }} end)
 {%- endmacro %}
 
 {#- The 97.5 % quantile of Student's t (two-sided 95 % intervals) for real df >= 3 (null
@@ -98,7 +103,7 @@
     {%- set c2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96 -%}
     {%- set c3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384 -%}
     {%- set c4 = (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160 -%}
-    (case when {{ df }} >= 3 then
+    (case when {{ df }} >= {{ t_min_df() }} then
         {{ z }} + (cast({{ c1 }} as {{ type_double() }}) + ({{ c2 }} + ({{ c3 }} + {{ c4 }} / ({{ df }})) / ({{ df }})) / ({{ df }})) / ({{ df }})
     end)
 {%- endmacro %}

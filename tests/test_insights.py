@@ -142,10 +142,15 @@ def holm(pvalues: dict[str, float]) -> dict[str, float]:
     return adjusted
 
 
+# The fewest degrees of freedom with a p-value: 3, less the rounding of a df that is 3 in
+# exact arithmetic (macros/statistics.sql, t_min_df).
+MIN_DF = 3 - 1e-9
+
+
 def assert_p(ours, exact, df):
     """Our p-value (Hill's approximation) against scipy's exact one: within 3e-5 at
     3 degrees of freedom and 1e-7 from 20 on (docs/metrics.md); null below 3."""
-    if df < 3:
+    if df < MIN_DF:
         assert ours is None or math.isnan(ours)
         return
     assert abs(ours - exact) <= (1e-7 if df >= 20 else 3e-5), (ours, exact, df)
@@ -178,7 +183,7 @@ def test_each_period_is_tested_against_the_previous_one_as_scipy_does(insights):
         assert row.change_welch_t == pytest.approx(t, rel=1e-9)
         assert row.change_welch_df == pytest.approx(dof, rel=1e-9)
         assert_p(None if pd.isna(row.change_p_value) else row.change_p_value, p, dof)
-        if dof >= 3:
+        if dof >= MIN_DF:
             assert row.is_change_significant == (p < 0.05) or abs(p - 0.05) < 1e-4
         assert row.change_hedges_g == pytest.approx(hedges_g(current, previous), rel=1e-9)
         tested += 1
@@ -197,7 +202,7 @@ def test_hotspots_are_one_vs_rest_welch_tests_with_holms_correction(insights):
         mine = in_month[in_month["touchpoint_id"] == tp]["ease_7pt"]
         rest = in_month[in_month["touchpoint_id"] != tp]["ease_7pt"]
         raw[tp] = welch(mine, rest)
-    adjusted = holm({tp: r[2] for tp, r in raw.items() if r is not None and r[1] >= 3})
+    adjusted = holm({tp: r[2] for tp, r in raw.items() if r is not None and r[1] >= MIN_DF})
     for row in hotspots.itertuples():
         t, dof, p = raw[row.touchpoint_id]
         assert row.welch_t == pytest.approx(t, rel=1e-9)
