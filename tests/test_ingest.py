@@ -129,7 +129,9 @@ def test_extra_columns_are_kept_as_json_and_header_case_is_ignored(conn, landing
     ).fetchall() == [("R1", "s", "6", None, '{"NPS":"9","store":"Utrecht"}')]
 
 
-def test_utf8_bom_is_accepted_and_latin1_falls_back_with_a_warning(conn, landing):
+def test_utf8_bom_is_accepted_and_latin1_falls_back_to_windows_1252_with_a_warning(
+    conn, landing
+):
     bom = write(
         landing / "survey_responses" / "bom.csv",
         b"\xef\xbb\xbf" + (HEADER + good_row(1, answer="Zeer weinig moeite")).encode("utf-8"),
@@ -140,8 +142,8 @@ def test_utf8_bom_is_accepted_and_latin1_falls_back_with_a_warning(conn, landing
     )
     first, second = load(conn, landing, bom), load(conn, landing, latin)
     assert (first.encoding, first.warning, first.rows_accepted) == ("utf-8", None, 1)
-    assert (second.encoding, second.rows_accepted) == ("latin-1", 1)
-    assert "not valid UTF-8: read as Latin-1" in second.warning
+    assert (second.encoding, second.rows_accepted) == ("windows-1252", 1)
+    assert "not valid UTF-8: 1 line(s) read as Windows-1252" in second.warning
     assert conn.execute(
         "select answer from raw.survey_responses order by response_id"
     ).fetchall() == [("Zeer weinig moeite",), ("Très facile",)]
@@ -154,12 +156,17 @@ def test_utf8_bom_is_accepted_and_latin1_falls_back_with_a_warning(conn, landing
     ]
 
 
-def test_utf16_file_is_rejected_whole_as_unreadable_encoding(conn, landing):
+def test_utf16_with_a_bom_loads_and_utf16_without_one_is_quarantined(conn, landing):
     path = write(landing / "survey_responses" / "u16.csv", (HEADER + good_row(1)).encode("utf-16"))
     result = load(conn, landing, path)
-    assert (result.rows_landed, result.rows_accepted, result.rows_rejected) == (1, 0, 1)
+    assert (result.status, result.encoding, result.rows_accepted) == ("loaded", "utf-16", 1)
+    bare = write(
+        landing / "survey_responses" / "u16le.csv", (HEADER + good_row(2)).encode("utf-16-le")
+    )
+    result = load(conn, landing, bare)
+    assert (result.status, result.rows_landed, result.rows_rejected) == ("quarantined", 1, 1)
     (row,) = rejects(conn)
-    assert row[:3] == ("survey_responses/u16.csv", 1, "unreadable_encoding")
+    assert row[:3] == ("survey_responses/u16le.csv", 1, "unreadable_encoding")
     assert "re-export it as UTF-8" in row[3]
 
 
@@ -234,7 +241,7 @@ def test_parquet_loads_typed_columns_as_text_and_rejects_a_corrupt_file(conn, la
         ("T1", "2026-02-01 10:00:00", "1", 2),
         ("T2", "2026-02-01 10:00:00", "2", 3),
     ]
-    assert (second.status, second.rows_rejected) == ("rejected", 1)
+    assert (second.status, second.rows_rejected) == ("quarantined", 1)
     assert rejects(conn)[0][2] == "unreadable_file"
     assert "not a readable Parquet file" in rejects(conn)[0][3]
 

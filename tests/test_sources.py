@@ -511,14 +511,14 @@ def test_a_mapped_csv_with_its_own_delimiter_filter_and_a_file_missing_a_column(
     ("content", "error_type"),
     [('{"tickets": [{"id": 1}', "malformed_json"), ('{"results": []}', "not_a_ticket_export")],
 )
-def test_an_unreadable_zendesk_document_is_one_reject_not_a_failed_load(
+def test_an_unreadable_zendesk_document_is_quarantined_as_one_reject_not_a_failed_load(
     conn, landing, content, error_type
 ):
     path = landing / "zendesk" / "broken.json"
     path.parent.mkdir(parents=True)
     path.write_text(content)
     (result,) = load_stream(conn, TICKETS, landing, load_source_configs())
-    assert (result.status, result.rows_rejected) == ("rejected", 1)
+    assert (result.status, result.rows_rejected) == ("quarantined", 1)
     assert conn.execute("select line, error_type from audit.rejected_rows").fetchall() == [
         (1, error_type)
     ]

@@ -12,12 +12,15 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration import quality, report
 from orchestration.dbt_project import DBT_PROJECT, ensure_manifest, read_manifest
+from orchestration.registry import RegistryError, require_valid_registry
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
 
 ensure_manifest()
 
 RUN_TARGET_PATH = DBT_PROJECT.project_dir / "target" / "dagster_run"
+# The registry seeds checked before every dbt build (orchestration/registry.py).
+REGISTRY_DIR = DBT_PROJECT.project_dir / "seeds"
 
 
 class CesDbtTranslator(DagsterDbtTranslator):
@@ -121,6 +124,11 @@ def ces_dbt_assets(
 ):
     """`dbt build` over the selected models: seeds, models and their tests in DAG order,
     each materialization with its execution time and row count."""
+    try:
+        # before dbt: a registry typo would change published numbers with exit 0
+        require_valid_registry(REGISTRY_DIR)
+    except RegistryError as error:
+        raise dg.Failure(description=str(error)) from None
     args = config.dbt_args(warehouse.clock_now)
     context.log.info("dbt %s", " ".join(args))
     if context.instance.is_ephemeral:

@@ -32,6 +32,7 @@ def ingest_metadata(results: list[FileLoadResult], raw_rows: int, seconds: float
         "files_seen": len(results),
         "files_new": len(new),
         "files_failed": sum(1 for r in new if r.status == "failed"),
+        "files_quarantined": sum(1 for r in new if r.status == "quarantined"),
         "rows_landed": sum(r.rows_landed for r in new),
         "rows_loaded": sum(r.rows_accepted for r in new),
         "rows_rejected": sum(r.rows_rejected for r in new),
@@ -43,19 +44,50 @@ def ingest_metadata(results: list[FileLoadResult], raw_rows: int, seconds: float
     }
 
 
+QUARANTINE_CHECK = "no_quarantined_files"
+
+
+def quarantine_check(results: list[FileLoadResult]) -> dg.AssetCheckResult:
+    """WARN when this run quarantined a file (unreadable: kept out whole, retried next run),
+    naming each file and its reason."""
+    quarantined = [r for r in results if r.status == "quarantined"]
+    details = "\n".join(f"{r.file_path}: {r.warning}" for r in quarantined)
+    return dg.AssetCheckResult(
+        check_name=QUARANTINE_CHECK,
+        passed=not quarantined,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined_files": len(quarantined),
+            **({"details": dg.MetadataValue.text(details)} if quarantined else {}),
+        },
+    )
+
+
 def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"raw_{stream.name}",
         group_name="raw",
         kinds={"duckdb", "postgres", "spark", "python"},
         pool=WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                QUARANTINE_CHECK,
+                asset=f"raw_{stream.name}",
+                description=(
+                    "No landing file of this run was quarantined (a file that cannot be read "
+                    "at all is kept out whole, with its reason in audit.rejected_rows, and "
+                    "read again on the next run). WARN: the other files still load."
+                ),
+            )
+        ],
         description=(
             f"Landing files under <landing>/{stream.folder}/ (CSV, JSON Lines, Parquet) and the "
             "vendor exports of config/sources/*.yml (Qualtrics, Zendesk, mapped CSV) feeding "
             f"this stream, loaded into {stream.qualified_table}: every contract field as text "
             "plus lineage columns. "
             "Files already in audit.load_manifest (same content hash) are skipped; "
-            "structurally bad records go to audit.rejected_rows with file, line and reason."
+            "structurally bad records go to audit.rejected_rows with file, line and reason; "
+            "a file that cannot be read at all is quarantined (check no_quarantined_files)."
         ),
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -78,7 +110,7 @@ def build_ingest_asset(stream: Stream) -> dg.AssetsDefinition:
                 description="could not load: " + describe_results(failed).strip(),
                 metadata=metadata,
             )
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=[quarantine_check(results)])
 
     return _ingest
 

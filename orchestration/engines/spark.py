@@ -47,6 +47,7 @@ from orchestration.ingest.sinks import (
     MANIFEST_TABLE,
     REJECT_COLUMNS,
     REJECTS_TABLE,
+    RETRIED_STATUSES,
     Sink,
     raw_columns,
 )
@@ -289,7 +290,9 @@ class SparkSink(ThriftSession):
         """Rewrite the manifest partition of the record's stream and hash: its other
         records, less the one replaced, and this one."""
         ordered = table_order(MANIFEST_TABLE, [name for name, _, _ in MANIFEST_COLUMNS])
-        replaced = "file_path = ?" + (" and status = 'failed'" if replace == "failed" else "")
+        replaced = "file_path = ?" + (
+            f" and status in {RETRIED_STATUSES}" if replace == "failed" else ""
+        )
         values = ", ".join(
             f"cast({spark_literal(record[name])} as {spark_type(sql_type)}) as {name}"
             for name, sql_type, _ in MANIFEST_COLUMNS

@@ -5,7 +5,9 @@ Guarantees (tested in tests/test_ingest.py):
 - each file loads in one transaction: a crash before commit leaves the warehouse as it was;
 - per file, rows landed = rows loaded into raw + rows rejected;
 - a file whose content (sha256) was already loaded for the stream is not read again;
-- a bad record never stops the good records of its file from loading.
+- a bad record never stops the good records of its file from loading;
+- a file that cannot be read at all is quarantined (status `quarantined`, one whole-file
+  reject with the reason) and never stops the other files; it is read again next run.
 
 The loader owns discovery, hashing, the file's transaction, the raw / audit writes and the
 manifest; reading a file is its reader's (orchestration/ingest/readers/: one per format,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,8 +28,14 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream, visible_files
-from orchestration.ingest.readers import CONTRACT_READERS, Reader
-from orchestration.ingest.sinks import REJECT_COLUMNS, REJECTS_TABLE, DuckDBSink, Sink
+from orchestration.ingest.readers import CONTRACT_READERS
+from orchestration.ingest.sinks import (
+    REJECT_COLUMNS,
+    REJECTS_TABLE,
+    RETRIED_STATUSES,
+    DuckDBSink,
+    Sink,
+)
 from orchestration.ingest.sources import SourceConfig
 from orchestration.ingest.staging import (
     FileFacts,
@@ -64,7 +73,8 @@ def load_stream(
     `conn` reads and stages the files; `sink` (default: the same DuckDB file) receives
     the rows, rejects and manifest records (orchestration/ingest/sinks.py).
 
-    A file whose load fails unexpectedly (an I/O error, a bug) is rolled back, recorded as
+    A file that cannot be read is quarantined (quarantine_reason). A file whose load fails
+    for a reason that is not the file's (memory, disk, a bug) is rolled back, recorded as
     `failed` in the manifest and retried on the next run; the other files still load.
     """
     work: list[tuple[Path, SourceConfig | None]] = [
@@ -78,7 +88,7 @@ def load_stream(
     loaded: dict[str, set[str]] = {}
     for file_path, file_hash in sink.execute(
         "select file_path, file_hash from audit.load_manifest "
-        "where stream = ? and status <> 'failed'",
+        f"where stream = ? and status not in {RETRIED_STATUSES}",
         [stream.name],
     ):
         loaded.setdefault(file_path, set()).add(file_hash)
@@ -120,7 +130,7 @@ def load_landing_file(
     if loaded is None:
         rows = sink.execute(
             "select file_hash from audit.load_manifest "
-            "where stream = ? and file_path = ? and status <> 'failed'",
+            f"where stream = ? and file_path = ? and status not in {RETRIED_STATUSES}",
             [stream.name, relative],
         )
         loaded = {relative: {row[0] for row in rows}}
@@ -144,7 +154,7 @@ def load_landing_file(
     )
     seen_rows = sink.execute(
         "select file_path, status from audit.load_manifest "
-        "where stream = ? and file_hash = ? and status <> 'failed' "
+        f"where stream = ? and file_hash = ? and status not in {RETRIED_STATUSES} "
         "order by (file_path = ?) desc, loaded_at limit 1",
         [stream.name, facts.sha256, relative],
     )
@@ -153,10 +163,11 @@ def load_landing_file(
         result.status = "already_loaded"
         return result
 
-    # Everything that may fail on a bad file is probed before the transaction opens:
-    # a DuckDB error inside a transaction aborts it.
-    reader: Reader | None = None
-    plan = None
+    # The file is read into the stage tables before its transaction opens: a DuckDB error
+    # inside a transaction aborts it ("Current transaction is aborted"), hiding the cause.
+    # Whatever reading the file raises quarantines it (one whole-file reject with the
+    # reason, retried on later runs); only the warehouse's own failures fail the load.
+    staged = False
     unreadable: UnreadableFileError | None = None
     if seen is not None:
         result.status = "duplicate_content"
@@ -174,19 +185,25 @@ def load_landing_file(
         file = LandingFile(conn, stream, path, facts, result)
         try:
             plan = reader.plan(file)
-        except UnreadableFileError as error:
-            unreadable = error
+            create_reject_stage(conn)
+            result.skipped = reader.stage(file, plan)
+            staged = True
+        except Exception as error:
+            unreadable = quarantine_reason(error, path)
+        finally:
+            file.close()
+        if unreadable is not None:
+            result.skipped = {}
+            _stage_unreadable(conn, path, unreadable)
 
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     sink.begin(stream.name, facts.sha256)
     try:
+        if staged or unreadable is not None:
+            _write_staged(conn, sink, stream, result, loaded_at)
         if unreadable is not None:
-            _stage_unreadable(conn, path, unreadable)
-            _write_staged(conn, sink, stream, result, loaded_at)
-        elif reader is not None:  # a file to read, and readable
-            create_reject_stage(conn)
-            result.skipped = reader.stage(file, plan)
-            _write_staged(conn, sink, stream, result, loaded_at)
+            result.status = "quarantined"
+            result.warnings.append(f"quarantined: {unreadable.reason}")
         result.duration_ms = int((time.perf_counter() - started) * 1000)
         # a retry replaces the record of an earlier failed attempt
         _record_manifest(sink, result, facts, loaded_at, replace="failed")
@@ -224,6 +241,59 @@ def record_failed_file(
     _record_manifest(sink, result, facts, datetime.now(UTC).replace(tzinfo=None), replace="any")
     sink.commit()
     return result
+
+
+# Errors that are the warehouse's or the loader's, not the file's: the load fails (the file
+# is retried next run) and the ingest step fails with the cause.
+_NOT_THE_FILE = (
+    duckdb.OutOfMemoryException,
+    MemoryError,
+    AttributeError,
+    ImportError,
+    KeyError,
+    NameError,
+    TypeError,
+    AssertionError,
+)
+
+
+def quarantine_reason(error: Exception, path: Path) -> UnreadableFileError:
+    """The whole-file reject for an error raised while reading `path`, or the error
+    itself re-raised when it is not the file's (memory, disk, a bug in the loader)."""
+    if isinstance(error, UnreadableFileError):
+        return error
+    if isinstance(error, _NOT_THE_FILE):
+        raise error
+    message = str(error)
+    if isinstance(error, (OSError, duckdb.IOException)) and str(path) not in message:
+        raise error  # a disk or temp-folder failure, not this file
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    first = lines[0] if lines else type(error).__name__
+    if isinstance(error, UnicodeError):
+        return UnreadableFileError(
+            "unreadable_encoding", f"text cannot be decoded: {first}; re-export it as UTF-8", None
+        )
+    hint = _hint(message)
+    reason = f"the file cannot be read ({type(error).__name__}): {first}"
+    return UnreadableFileError(
+        "unreadable_file", reason + (f"; {hint}" if hint else ""), _error_line(message)
+    )
+
+
+def _hint(message: str) -> str:
+    lowered = message.lower()
+    if "magic bytes" in lowered or "parquet" in lowered:
+        return "the Parquet file is damaged or truncated: export it again"
+    if "invalid state" in lowered or "not rfc 4180" in lowered or "quote" in lowered:
+        return "check its quoting: the landing contract is RFC 4180 CSV (double quotes)"
+    if "json" in lowered:
+        return "check that it is JSON as the format expects"
+    return ""
+
+
+def _error_line(message: str) -> int | None:
+    found = re.search(r"\bline (\d+)", message, flags=re.IGNORECASE)
+    return int(found.group(1)) if found else None
 
 
 def _stage_unreadable(conn: duckdb.DuckDBPyConnection, path: Path, error: UnreadableFileError):

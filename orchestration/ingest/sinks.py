@@ -58,6 +58,9 @@ REJECT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
 )
 MANIFEST_TABLE = "audit.load_manifest"
 REJECTS_TABLE = "audit.rejected_rows"
+# Manifest statuses whose file is read again on the next run: a load that failed (nothing
+# kept) and a quarantined file (unreadable: its whole-file reject is kept until then).
+RETRIED_STATUSES = "('failed', 'quarantined')"
 
 
 def raw_columns(stream: Stream) -> list[tuple[str, str]]:
@@ -115,8 +118,9 @@ class Sink(Protocol):
 
     def write_manifest(self, record: dict[str, Any], replace: str) -> None:
         """Write a file's manifest record (a value per MANIFEST_COLUMNS), replacing an
-        earlier record of the same stream, path and hash: when its status was `failed`
-        (replace="failed": a retry), or whatever it was (replace="any")."""
+        earlier record of the same stream, path and hash: when its status was `failed` or
+        `quarantined` (replace="failed": a retry, RETRIED_STATUSES), or whatever it was
+        (replace="any"). A replaced quarantine's whole-file reject is removed with it."""
         ...
 
     def begin(self, stream: str, file_hash: str) -> None:
@@ -137,7 +141,15 @@ class SqlManifest:
         raise NotImplementedError
 
     def write_manifest(self, record: dict[str, Any], replace: str) -> None:
-        only_failed = " and status = 'failed'" if replace == "failed" else ""
+        only_failed = f" and status in {RETRIED_STATUSES}" if replace == "failed" else ""
+        key = [record["stream"], record["file_path"], record["file_hash"]]
+        # a quarantined attempt's whole-file reject goes with its manifest record
+        self.execute(
+            f"delete from {REJECTS_TABLE} where load_id in (select load_id from "
+            f"{MANIFEST_TABLE} where stream = ? and file_path = ? and file_hash = ?"
+            f"{only_failed} and status = 'quarantined')",
+            key,
+        )
         self.execute(
             f"delete from {MANIFEST_TABLE} "
             f"where stream = ? and file_path = ? and file_hash = ?{only_failed}",

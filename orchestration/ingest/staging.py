@@ -12,6 +12,9 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
+import re
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,23 +83,69 @@ class FileFacts:
     has_nul: bool
     has_blank_line: bool
     utf16_bom: bool
+    crlf: int = 0  # line breaks CR LF, bare LF and bare CR
+    bare_lf: int = 0
+    bare_cr: int = 0
+
+    @property
+    def line_endings_to_normalise(self) -> bool:
+        """CR-only breaks or a mix of kinds (Excel exports appended to by a script): the
+        readers get a copy with every break as LF."""
+        return bool(self.bare_cr) or (self.crlf > 0 and self.bare_lf > 0)
 
 
 @dataclass
 class LandingFile:
     """One file being loaded for one stream: what a reader reads (the staging connection
-    holds its temp tables) and what it reports to (`result`: warnings, encoding)."""
+    holds its temp tables) and what it reports to (`result`: warnings, encoding).
+
+    After `text_encoding()`, `path` is the file to read: the landing file itself, or a
+    UTF-8 copy with LF line breaks when the file is UTF-16, Windows-1252 or has CR-only
+    or mixed line breaks (`source_path` stays the landing file). The loader deletes the
+    copy (`close()`)."""
 
     conn: duckdb.DuckDBPyConnection
     stream: Stream
     path: Path
     facts: FileFacts
     result: FileLoadResult
+    source_path: Path | None = None
+    _copy: Path | None = None
 
     def text_encoding(self) -> str:
-        """The text encoding to read the file with, recorded on the result."""
-        self.result.encoding = choose_text_encoding(self.facts, self.result)
-        return self.result.encoding
+        """The text encoding to read `path` with (the source's is recorded on the result)."""
+        if self._copy is not None:
+            return "utf-8"
+        self.source_path = self.source_path or self.path
+        decoding = choose_text_encoding(self.facts, self.result)
+        self.result.encoding = decoding
+        if decoding == "utf-8" and not self.facts.line_endings_to_normalise:
+            return "utf-8"
+        handle, name = tempfile.mkstemp(prefix="ces-text-", suffix=self.path.suffix)
+        os.close(handle)
+        self._copy = Path(name)
+        fallback_lines = copy_as_utf8_lf(self.source_path, self._copy, decoding)
+        self.path = self._copy
+        facts = self.facts
+        if facts.line_endings_to_normalise:
+            self.result.warnings.append(
+                f"line breaks of more than one kind ({facts.crlf} CR LF, {facts.bare_lf} LF, "
+                f"{facts.bare_cr} CR): every one read as a line break"
+                if facts.crlf + facts.bare_lf
+                else "CR-only line breaks: read as line breaks"
+            )
+        if decoding == "windows-1252":
+            self.result.warnings.append(
+                f"file is not valid UTF-8: {fallback_lines:,} line(s) read as Windows-1252 "
+                "(the encoding of Excel's CSV export), the others as UTF-8; "
+                "check accented characters"
+            )
+        return "utf-8"
+
+    def close(self) -> None:
+        """Delete the readable copy, if one was made."""
+        if self._copy is not None:
+            self._copy.unlink(missing_ok=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -106,7 +155,8 @@ def file_sha256(path: Path) -> str:
 
 
 def scan_file(path: Path) -> FileFacts:
-    """Hash the file and check its encoding in one streaming pass (constant memory)."""
+    """Hash the file, check its encoding and count its line breaks in one streaming pass
+    (constant memory)."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     is_utf8 = True
@@ -115,6 +165,7 @@ def scan_file(path: Path) -> FileFacts:
     has_blank = False
     first = b""
     previous_tail = b""
+    crlf = cr = lf = 0
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             if not first:
@@ -124,6 +175,9 @@ def scan_file(path: Path) -> FileFacts:
             has_nul = has_nul or b"\x00" in chunk
             window = previous_tail + chunk
             has_blank = has_blank or b"\n\n" in window or b"\n\r\n" in window
+            crlf += chunk.count(b"\r\n") + (previous_tail[-1:] == b"\r" and chunk[:1] == b"\n")
+            cr += chunk.count(b"\r")
+            lf += chunk.count(b"\n")
             previous_tail = chunk[-2:]
             if is_utf8:
                 try:
@@ -142,23 +196,91 @@ def scan_file(path: Path) -> FileFacts:
         has_nul=has_nul,
         has_blank_line=has_blank,
         utf16_bom=first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+        crlf=crlf,
+        bare_lf=lf - crlf,
+        bare_cr=cr - crlf,
     )
 
 
 def choose_text_encoding(facts: FileFacts, result: FileLoadResult) -> str:
-    """UTF-8 (with or without BOM) is the contract; Latin-1 is read with a warning."""
-    if facts.utf16_bom or facts.has_nul:
+    """UTF-8 (with or without BOM) is the contract. A UTF-16 file with a byte-order mark
+    is read as UTF-16, any other file that is not valid UTF-8 line by line as UTF-8 or
+    Windows-1252 (what Excel writes; a superset of Latin-1's printable characters)."""
+    if facts.utf16_bom:
+        result.warnings.append("file is UTF-16 (byte-order mark): read as UTF-16")
+        return "utf-16"
+    if facts.has_nul:
         raise UnreadableFileError(
             "unreadable_encoding",
-            "file is not text in UTF-8 or Latin-1 (UTF-16 byte-order mark or NUL bytes); "
-            "re-export it as UTF-8",
+            "file holds NUL bytes: it is binary, or UTF-16 without a byte-order mark; "
+            "re-export it as UTF-8 text",
         )
-    if facts.is_utf8:
-        return "utf-8"
-    result.warnings.append(
-        "file is not valid UTF-8: read as Latin-1 (ISO-8859-1); check accented characters"
-    )
-    return "latin-1"
+    return "utf-8" if facts.is_utf8 else "windows-1252"
+
+
+_BYTE_BREAK = re.compile(rb"\r\n|\r|\n")
+_TEXT_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _decode_line(line: bytes) -> tuple[str, bool]:
+    """A line as UTF-8, else as Windows-1252 (its five undefined bytes as Latin-1)."""
+    try:
+        return line.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="ces_latin1"), True
+
+
+def _latin1_for_undefined(error: UnicodeDecodeError) -> tuple[str, int]:
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("ces_latin1", _latin1_for_undefined)
+
+
+def copy_as_utf8_lf(source: Path, target: Path, decoding: str) -> int:
+    """Write `source` to `target` as UTF-8 with every line break (CR LF, CR, LF) as LF, in
+    chunks (constant memory). `decoding` 'utf-16' decodes the whole file (a bad sequence
+    raises UnicodeDecodeError); otherwise each line is UTF-8 or, failing that,
+    Windows-1252. Line numbers stay the same. Returns the lines read as Windows-1252."""
+    fallback = 0
+    with source.open("rb") as src, target.open("w", encoding="utf-8", newline="") as out:
+        if decoding == "utf-16":
+            decoder = codecs.getincrementaldecoder("utf-16")("strict")
+            pending = ""
+            while chunk := src.read(CHUNK_BYTES):
+                text = pending + decoder.decode(chunk)
+                # a CR at the end may be the first half of CR LF
+                text, pending = (text[:-1], "\r") if text.endswith("\r") else (text, "")
+                out.write(_TEXT_BREAK.sub("\n", text))
+            out.write(_TEXT_BREAK.sub("\n", pending + decoder.decode(b"", final=True)))
+            return 0
+        pending = b""
+        while True:
+            chunk = src.read(CHUNK_BYTES)
+            data = pending + chunk
+            if chunk:
+                # up to the last complete line break (a final CR may be half of CR LF)
+                cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
+                if cut < 0:
+                    pending = data
+                    continue
+                body, pending = data[: cut + 1], data[cut + 1 :]
+            else:
+                body = data
+            try:
+                out.write(_TEXT_BREAK.sub("\n", body.decode("utf-8")))
+            except UnicodeDecodeError:
+                *lines, last = _BYTE_BREAK.split(body)
+                for line in lines:
+                    text, fell_back = _decode_line(line)
+                    fallback += fell_back
+                    out.write(text + "\n")
+                if last:
+                    text, fell_back = _decode_line(last)
+                    fallback += fell_back
+                    out.write(text)
+            if not chunk:
+                return fallback
 
 
 def duckdb_reader_rejects(conn: duckdb.DuckDBPyConnection, table: str, header_lines: int) -> None:
@@ -277,6 +399,19 @@ def read_header_records(
     with path.open("r", encoding=python_encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         return [row for _, row in zip(range(count), reader, strict=False)]
+
+
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def foreign_delimiter(header: list[str], delimiter: str) -> str | None:
+    """The delimiter a one-column header is really split by (`;`, tab, `|` or `,`), when
+    it is not the one the file is read with: the whole line came out as one name."""
+    if len(header) != 1:
+        return None
+    found = [(header[0].count(d), d) for d in DELIMITER_NAMES if d != delimiter]
+    count, candidate = max(found)
+    return candidate if count else None
 
 
 def column_key(name: str) -> str:

@@ -2,15 +2,20 @@
 
 A reader turns one file into the loader's two temporary tables, in two steps:
 
-- `plan(file)` runs *before* the file's transaction opens
-  (a DuckDB error inside a transaction aborts it): it probes the header or the document,
-  chooses the encoding, records warnings on `result`, and raises UnreadableFileError when
-  the file cannot be read at all (the loader then rejects the whole file with that
-  reason). It returns whatever `stage` needs.
-- `stage(file, plan)` runs inside the transaction and fills `_stage` (the
-  stream's contract columns as text, `_rec`, `_line`, `_extra`) and `_stage_rejects`
-  (`line`, `error_type`, `reason`, `raw_text`; created by the loader). It returns the
-  records skipped on purpose, by reason (rows landed = accepted + rejected + skipped).
+- `plan(file)` probes the header or the document, chooses the encoding
+  (`file.text_encoding()`; afterwards `file.path` is the file to read, a UTF-8 copy with LF
+  breaks when the landing file needs one), records warnings on `result`, and raises
+  UnreadableFileError when the file cannot be read at all. It returns whatever `stage`
+  needs.
+- `stage(file, plan)` fills `_stage` (the stream's contract columns as text, `_rec`,
+  `_line`, `_extra`) and `_stage_rejects` (`line`, `error_type`, `reason`, `raw_text`;
+  created by the loader). It returns the records skipped on purpose, by reason (rows
+  landed = accepted + rejected + skipped).
+
+Both run before the file's transaction opens (a DuckDB error inside a transaction aborts
+it and hides the cause). Whatever they raise quarantines the file, one whole-file reject
+with the reason, except the loader's own failures (memory, disk, AttributeError, KeyError,
+TypeError ...: `loader.quarantine_reason`), which fail the load.
 
 The loader owns discovery, hashing, the transaction, the raw / audit writes and the
 manifest (orchestration/ingest/loader.py). A vendor reader also owns its source config's

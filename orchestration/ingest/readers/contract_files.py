@@ -14,6 +14,7 @@ import duckdb
 
 from orchestration.ingest.contract import Stream
 from orchestration.ingest.staging import (
+    DELIMITER_NAMES,
     LandingFile,
     UnreadableFileError,
     column_key,
@@ -21,6 +22,7 @@ from orchestration.ingest.staging import (
     drop_tables,
     duckdb_reader_rejects,
     extra_json,
+    foreign_delimiter,
     read_header_records,
     read_json_lines,
     reject_options,
@@ -100,6 +102,15 @@ class ContractCsvReader:
                     "missing_header", "line 1 is blank: the header must be on the first line"
                 )
             return _Plan(encoding=encoding, empty=True)
+        other = foreign_delimiter(header, ",")
+        if other is not None:
+            raise UnreadableFileError(
+                "wrong_delimiter",
+                f"delimiter {DELIMITER_NAMES[other]} found in the header; the landing contract "
+                "is comma-separated: export the file with commas, or move it out of the "
+                f"stream folder and read it through a source config (config/sources/, "
+                f"format csv) with `delimiter: {DELIMITER_NAMES[other]}`",
+            )
         mapping, extras = match_columns(file.stream, header)
         return _Plan(encoding=encoding, names=header, mapping=mapping, extras=extras)
 

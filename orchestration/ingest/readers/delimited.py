@@ -11,11 +11,13 @@ import duckdb
 from orchestration.ingest.contract import Stream
 from orchestration.ingest.readers.base import VendorSource
 from orchestration.ingest.staging import (
+    DELIMITER_NAMES,
     UnreadableFileError,
     column_key,
     duckdb_reader_rejects,
     empty_stage,
     extra_json,
+    foreign_delimiter,
     read_header_records,
     reject_options,
 )
@@ -29,6 +31,14 @@ def read_vendor_header(
     records = read_header_records(path, encoding, delimiter, header_lines)
     if not records or not any(cell.strip() for cell in records[0]):
         raise UnreadableFileError("missing_header", "line 1 is blank: the header must be on line 1")
+    other = foreign_delimiter(records[0], delimiter)
+    if other is not None:
+        raise UnreadableFileError(
+            "wrong_delimiter",
+            f"delimiter {DELIMITER_NAMES[other]} found in the header, but the source config "
+            f"reads {DELIMITER_NAMES.get(delimiter, repr(delimiter))}: set "
+            f"`delimiter: {DELIMITER_NAMES[other]}` in its config",
+        )
     return records
 
 
