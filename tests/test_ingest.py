@@ -129,9 +129,7 @@ def test_extra_columns_are_kept_as_json_and_header_case_is_ignored(conn, landing
     ).fetchall() == [("R1", "s", "6", None, '{"NPS":"9","store":"Utrecht"}')]
 
 
-def test_utf8_bom_is_accepted_and_latin1_falls_back_to_windows_1252_with_a_warning(
-    conn, landing
-):
+def test_utf8_bom_is_accepted_and_latin1_falls_back_to_windows_1252_with_a_warning(conn, landing):
     bom = write(
         landing / "survey_responses" / "bom.csv",
         b"\xef\xbb\xbf" + (HEADER + good_row(1, answer="Zeer weinig moeite")).encode("utf-8"),
