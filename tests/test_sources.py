@@ -63,7 +63,8 @@ HELPDESK_CSV = SHARED_TICKETS / "customer_support_tickets.csv"
         (
             "format: csv\nfiles: a/*.csv\noutputs:\n  tickets:\n    fields:\n"
             "      ticket_id: {column: A, value: B}",
-            "outputs.tickets.fields.ticket_id: give exactly one of `column` and `value`",
+            "outputs.tickets.fields.ticket_id: "
+            "give exactly one of `column`, `columns`, `line` and `value`",
         ),
         (
             "format: qualtrics\nfiles: q/*.csv\nfields: {customer_id: X, touchpoint: T}\n"
@@ -165,16 +166,17 @@ def write_qualtrics(path: Path, extra_lines: str = "") -> None:
     writer.writerow(QUALTRICS_TEXTS)
     writer.writerow([json.dumps(v, separators=(",", ":")) for v in QUALTRICS_IMPORT_IDS])
     rows = [
-        # line 4: numbers, a comment with a comma and quotes
+        # line 5 (the question text on line 2 spans two lines): numbers, a comment with a
+        # comma and quotes
         qualtrics_row("IP Address", "2026-03-02 10:15:00", "R_a1", "6", "4", 'Fast, "mostly"'),
-        # line 5: choice texts, as a choice-text export sends them
+        # line 6: choice texts, as a choice-text export sends them
         qualtrics_row(
             "IP Address", "2026-03-09 23:30:00", "R_a2", "Strongly agree", "Very satisfied"
         ),
-        # line 6: a preview and line 7 spam: excluded with the status named
+        # line 7: a preview and line 8 spam: excluded with the status named
         qualtrics_row("Survey Preview", "2026-03-03 09:00:00", "R_p1", "7", "5"),
         qualtrics_row("Spam", "2026-03-03 09:05:00", "R_s1", "1", "1"),
-        # line 8: the CSAT question skipped by the respondent
+        # line 9: the CSAT question skipped by the respondent
         qualtrics_row("IP Address", "2026-03-04 12:00:00", "R_a3", "3", "", channel="anonymous"),
     ]  # fmt: skip
     writer.writerows(rows)
@@ -191,7 +193,8 @@ def manifest(conn, stream: str) -> list[tuple]:
 
 
 def test_a_qualtrics_export_becomes_one_answer_per_question(conn, landing):
-    # line 9 has one field too few: a structural reject at its own line
+    # line 10 has one field too few: a structural reject at its own line (the question text
+    # of line 2 spans two lines, so the data starts on line 5)
     write_qualtrics(landing / "qualtrics" / "checkout_ces_2026-03.csv", "2026-03-05,broken\n")
     sources = load_source_configs()
     load_stream(conn, SURVEY_RESPONSES, landing, sources)
@@ -202,16 +205,16 @@ def test_a_qualtrics_export_becomes_one_answer_per_question(conn, landing):
     ).fetchall()
     assert [r[:11] for r in rows] == [
         ("R_a1:QID1", "ces2_agree_7_text", "CUST-77", "checkout", "email", "ORD-1001",
-         "2026-03-02T17:15:00Z", "6", 'Fast, "mostly"', "en", 4),
+         "2026-03-02T17:15:00Z", "6", 'Fast, "mostly"', "en", 5),
         ("R_a1:QID2", "csat_5_text", "CUST-77", "checkout", "email", "ORD-1001",
-         "2026-03-02T17:15:00Z", "4", None, "en", 4),
+         "2026-03-02T17:15:00Z", "4", None, "en", 5),
         # 23:30 in Denver (UTC-6 after 8 March) is the next day in UTC
         ("R_a2:QID1", "ces2_agree_7_text", "CUST-77", "checkout", "email", "ORD-1001",
-         "2026-03-10T05:30:00Z", "Strongly agree", None, "en", 5),
+         "2026-03-10T05:30:00Z", "Strongly agree", None, "en", 6),
         ("R_a2:QID2", "csat_5_text", "CUST-77", "checkout", "email", "ORD-1001",
-         "2026-03-10T05:30:00Z", "Very satisfied", None, "en", 5),
+         "2026-03-10T05:30:00Z", "Very satisfied", None, "en", 6),
         ("R_a3:QID1", "ces2_agree_7_text", "CUST-77", "checkout", "web", "ORD-1001",
-         "2026-03-04T19:00:00Z", "3", None, "en", 8),
+         "2026-03-04T19:00:00Z", "3", None, "en", 9),
     ]  # fmt: skip
     extra = json.loads(rows[0][11])
     assert "Progress" in extra and "ResponseId" not in extra
@@ -221,9 +224,9 @@ def test_a_qualtrics_export_becomes_one_answer_per_question(conn, landing):
         "select line, error_type, reason from audit.rejected_rows order by line"
     ).fetchall()
     assert [(line, kind) for line, kind, _ in rejects] == [
-        (6, "excluded_response"),
         (7, "excluded_response"),
-        (9, "wrong_column_count"),
+        (8, "excluded_response"),
+        (10, "wrong_column_count"),
     ]
     assert rejects[0][2].startswith("Status 'Survey Preview' is not a normal response")
     assert rejects[1][2].startswith("Status 'Spam' is not a normal response")

@@ -36,7 +36,7 @@ from orchestration.ingest.sinks import (
     DuckDBSink,
     Sink,
 )
-from orchestration.ingest.sources import SourceConfig
+from orchestration.ingest.sources import SourceConfig, SourceConfigError
 from orchestration.ingest.staging import (
     FileFacts,
     FileLoadResult,
@@ -80,9 +80,21 @@ def load_stream(
     work: list[tuple[Path, SourceConfig | None]] = [
         (path, None) for path in discover_files(landing_dir / stream.folder)
     ]
+    claimed: dict[Path, SourceConfig] = {}
     for source in sources:
         if stream.name in source.streams:
-            work += [(path, source) for path in source.matches(landing_dir)]
+            for path in source.matches(landing_dir):
+                if path in claimed:
+                    # the second config would be skipped as the same content: say so
+                    raise SourceConfigError(
+                        f"{path.relative_to(landing_dir).as_posix()} is read by two source "
+                        f"configs for {stream.name}, {claimed[path].path.name} "
+                        f"({claimed[path].files}) and {source.path.name} ({source.files}): "
+                        "one config per file and stream; list every question of a file in "
+                        "one config (outputs.survey_responses.questions)"
+                    )
+                claimed[path] = source
+                work.append((path, source))
     sink = sink or DuckDBSink(conn)
     # What each path holds already (one query per stream, not per file).
     loaded: dict[str, set[str]] = {}

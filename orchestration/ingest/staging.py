@@ -395,10 +395,19 @@ def read_header_records(
 ) -> list[list[str]]:
     """The first `count` CSV records, parsed by Python's csv module (quoted names and
     values spanning lines allowed); a UTF-8 BOM is dropped."""
+    return read_header(path, encoding, delimiter, count)[0]
+
+
+def read_header(
+    path: Path, encoding: str, delimiter: str = ",", count: int = 1
+) -> tuple[list[list[str]], int]:
+    """The first `count` CSV records and the lines of the file they span (a quoted
+    question text with line breaks spans several)."""
     python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
     with path.open("r", encoding=python_encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        return [row for _, row in zip(range(count), reader, strict=False)]
+        records = [row for _, row in zip(range(count), reader, strict=False)]
+        return records, reader.line_num
 
 
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}

@@ -12,7 +12,19 @@ from typing import Any
 from orchestration.ingest.contract import STREAMS
 from orchestration.sql import sql_literal
 
-FIELD_KEYS = {"column", "value", "prefix", "recode", "default", "lower", "format", "timezone"}
+FIELD_KEYS = {
+    "column",
+    "columns",
+    "line",
+    "value",
+    "prefix",
+    "recode",
+    "default",
+    "lower",
+    "format",
+    "timezone",
+}
+SOURCE_KEYS = ("column", "columns", "line", "value")
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -38,6 +50,10 @@ class FieldSpec:
 
     column: str | None = None
     value: str | None = None
+    # a key made of several columns ("a|b"), or the record's line in the file, for exports
+    # that give their records no id
+    columns: tuple[str, ...] = ()
+    line: bool = False
     prefix: str | None = None
     recode: dict[str, str] = field(default_factory=dict)
     default: str | None = None
@@ -52,8 +68,15 @@ def parse_field_spec(path: Path, where: str, raw: Any) -> FieldSpec:
     if not isinstance(raw, dict):
         raise config_error(path, where, "a field is a column name or a mapping")
     check_keys(path, where, raw, FIELD_KEYS)
-    if ("column" in raw) == ("value" in raw):
-        raise config_error(path, where, "give exactly one of `column` and `value`")
+    if sum(key in raw for key in SOURCE_KEYS) != 1:
+        raise config_error(
+            path, where, "give exactly one of `column`, `columns`, `line` and `value`"
+        )
+    columns = raw.get("columns", [])
+    if not isinstance(columns, list) or ("columns" in raw and len(columns) < 2):
+        raise config_error(path, where, "`columns` lists two or more columns")
+    if "line" in raw and raw["line"] is not True:
+        raise config_error(path, where, "`line: true` takes the record's line in the file")
     recode = raw.get("recode") or {}
     if not isinstance(recode, dict):
         raise config_error(path, where, "`recode` maps source values to contract values")
@@ -64,6 +87,8 @@ def parse_field_spec(path: Path, where: str, raw: Any) -> FieldSpec:
     return FieldSpec(
         column=text(raw.get("column")),
         value=text(raw.get("value")),
+        columns=tuple(str(c) for c in columns),
+        line=bool(raw.get("line", False)),
         prefix=text(raw.get("prefix")),
         recode={str(k): str(v) for k, v in recode.items()},
         default=text(raw.get("default")),
@@ -97,6 +122,12 @@ def field_sql(spec: FieldSpec, column: Callable[[str], str]) -> str:
     """The DuckDB expression of a contract field (text) from its FieldSpec."""
     if spec.value is not None:
         expr = sql_literal(spec.value)
+    elif spec.columns:
+        # null when every part is blank: a record without its key is rejected in staging
+        parts = [f"coalesce(trim({column(c)}), '')" for c in spec.columns]
+        expr = f"nullif(concat_ws('|', {', '.join(parts)}), {sql_literal('|' * (len(parts) - 1))})"
+    elif spec.line:
+        expr = "cast(_line as varchar)"
     else:
         expr = f"nullif(trim({column(spec.column)}), '')"
     if spec.lower:

@@ -9,10 +9,11 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from orchestration.ingest.contract import STREAMS, Stream
+from orchestration.ingest.contract import STREAMS, SURVEY_RESPONSES, Stream
 from orchestration.ingest.readers.base import VendorSource
 from orchestration.ingest.readers.delimited import (
     HeaderColumns,
+    VendorHeader,
     read_delimited,
     read_vendor_header,
     rejected_for_missing_columns,
@@ -25,8 +26,16 @@ from orchestration.ingest.readers.fields import (
     parse_fields,
     require_fields,
 )
+from orchestration.ingest.readers.questions import (
+    Question,
+    answer_columns,
+    answer_selects,
+    parse_questions,
+    unanswered_sql,
+)
 from orchestration.ingest.staging import (
     LandingFile,
+    UnreadableFileError,
     contract_select,
     create_stage,
     drop_tables,
@@ -36,17 +45,20 @@ from orchestration.sql import sql_literal
 
 @dataclass(frozen=True)
 class Output:
-    """The rows one file gives one stream."""
+    """The rows one file gives one stream. With `questions` (survey_responses only), each
+    record gives one answer per question; `fields.response_id` is then the record's id."""
 
     stream: str
     fields: dict[str, FieldSpec]
     only_when: dict[str, Any] = field(default_factory=dict)
     skip_reason: str = "filtered out by only_when"
+    questions: tuple[Question, ...] = ()
 
 
 @dataclass(frozen=True)
 class MappedCsvOptions:
     outputs: dict[str, Output]
+    header_rows: int = 1
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -56,12 +68,12 @@ class MappedCsvOptions:
 @dataclass
 class _Plan:
     encoding: str
-    header: list[str]
+    header: VendorHeader
 
 
 class MappedCsvReader:
     format: ClassVar[str] = "csv"
-    config_keys: ClassVar[frozenset[str]] = frozenset({"outputs"})
+    config_keys: ClassVar[frozenset[str]] = frozenset({"outputs", "header_rows"})
 
     def __init__(self, source: VendorSource) -> None:
         self.source = source
@@ -79,9 +91,24 @@ class MappedCsvReader:
                 raise config_error(path, where, f"unknown stream; streams: {sorted(STREAMS)}")
             if not isinstance(spec, dict):
                 raise config_error(path, where, "a mapping with `fields`")
-            check_keys(path, where, spec, {"fields", "only_when", "skip_reason"})
+            check_keys(path, where, spec, {"fields", "only_when", "skip_reason", "questions"})
             fields = parse_fields(path, f"{where}.fields", spec.get("fields"), stream_name)
-            require_fields(path, f"{where}.fields", stream_name, set(fields))
+            questions: tuple[Question, ...] = ()
+            if "questions" in spec:
+                if stream_name != SURVEY_RESPONSES.name:
+                    raise config_error(path, f"{where}.questions", "only for survey_responses")
+                questions = parse_questions(path, f"{where}.questions", spec["questions"])
+                for derived in ("survey_id", "answer"):
+                    if derived in fields:
+                        raise config_error(
+                            path, f"{where}.fields.{derived}", "given by each question; not mapped"
+                        )
+            require_fields(
+                path,
+                f"{where}.fields",
+                stream_name,
+                set(fields) | ({"survey_id", "answer"} if questions else set()),
+            )
             only_when = spec.get("only_when") or {}
             if only_when:
                 check_keys(path, f"{where}.only_when", only_when, {"column", "present", "in"})
@@ -92,12 +119,22 @@ class MappedCsvReader:
                 fields=fields,
                 only_when=only_when,
                 skip_reason=str(spec.get("skip_reason") or "filtered out by only_when"),
+                questions=questions,
             )
-        return MappedCsvOptions(outputs=parsed)
+        header_rows = raw.get("header_rows", 1)
+        if not isinstance(header_rows, int) or isinstance(header_rows, bool) or header_rows < 1:
+            raise config_error(path, "header_rows", "the number of header rows, 1 or more")
+        return MappedCsvOptions(outputs=parsed, header_rows=header_rows)
 
     def plan(self, file: LandingFile) -> _Plan:
         encoding = file.text_encoding()
-        header = read_vendor_header(file.path, encoding, self.source.delimiter, 1)[0]
+        rows = self.options.header_rows
+        header = read_vendor_header(file.path, encoding, self.source.delimiter, rows)
+        if len(header.records) < rows:
+            raise UnreadableFileError(
+                "missing_header",
+                f"the config says {rows} header rows; the file has {len(header.records)} lines",
+            )
         return _Plan(encoding=encoding, header=header)
 
     def stage(self, file: LandingFile, plan: _Plan) -> dict[str, int]:
@@ -110,27 +147,43 @@ class MappedCsvReader:
     def _stage(
         self, conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _Plan
     ) -> dict[str, int]:
-        read_delimited(conn, path, plan.header, 1, self.source.delimiter, plan.encoding)
+        read_delimited(conn, path, plan.header, self.source.delimiter, plan.encoding)
         output = self.options.outputs[stream.name]
-        columns = HeaderColumns(plan.header)
+        columns = HeaderColumns(plan.header.names)
         fields = {name: field_sql(spec, columns) for name, spec in output.fields.items()}
         condition = "true"
         if output.only_when:
             value = f"nullif(trim({columns(output.only_when['column'])}), '')"
             if "in" in output.only_when:
                 allowed = ", ".join(sql_literal(str(v).lower()) for v in output.only_when["in"])
-                condition = f"lower({value}) in ({allowed})"
+                # a blank value is not in the list: skipped like any other
+                condition = f"coalesce(lower({value}) in ({allowed}), false)"
             elif output.only_when.get("present", True):
                 condition = f"{value} is not null"
             else:
                 condition = f"{value} is null"
+        answers = answer_columns(output.questions, columns)
+        extra = columns.extra_json(self.source.drop)
         if rejected_for_missing_columns(conn, self.source, stream, columns):
             return {}
-        create_stage(
-            conn,
-            stream,
-            f"select _rec, _line, {contract_select(stream, fields)}, "
-            f"{columns.extra_json(self.source.drop)} as _extra from _src where {condition}",
-        )
-        skipped = conn.execute(f"select count(*) from _src where not ({condition})").fetchone()[0]
-        return {output.skip_reason: skipped} if skipped else {}
+        if output.questions:
+            record_id = fields.pop("response_id")
+            select = answer_selects(stream, columns, answers, fields, record_id, condition, extra)
+        else:
+            select = (
+                f"select _rec, _line, {contract_select(stream, fields)}, {extra} as _extra "
+                f"from _src where {condition}"
+            )
+        create_stage(conn, stream, select)
+        skipped = {}
+        filtered = conn.execute(f"select count(*) from _src where not ({condition})").fetchone()[0]
+        if filtered:
+            skipped[output.skip_reason] = filtered * max(len(answers), 1)
+        if output.questions:
+            blank = conn.execute(
+                f"select coalesce(sum({unanswered_sql(columns, answers)}), 0) "
+                f"from _src where {condition}"
+            ).fetchone()[0]
+            if blank:
+                skipped["question not answered"] = int(blank)
+        return skipped

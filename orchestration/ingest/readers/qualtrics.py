@@ -16,22 +16,29 @@ from orchestration.ingest.contract import SURVEY_RESPONSES, Stream
 from orchestration.ingest.readers.base import VendorSource
 from orchestration.ingest.readers.delimited import (
     HeaderColumns,
+    VendorHeader,
     read_delimited,
     read_vendor_header,
     rejected_for_missing_columns,
 )
 from orchestration.ingest.readers.fields import (
     FieldSpec,
-    check_keys,
     config_error,
     field_sql,
     parse_fields,
     require_fields,
 )
+from orchestration.ingest.readers.questions import (
+    Question,
+    answer_columns,
+    answer_selects,
+    parse_questions,
+    unanswered_sql,
+)
 from orchestration.ingest.staging import (
     LandingFile,
     UnreadableFileError,
-    contract_select,
+    column_key,
     create_stage,
     drop_tables,
 )
@@ -48,16 +55,7 @@ QUALTRICS_PERSONAL = (
     "LocationLatitude",
     "LocationLongitude",
 )
-
-
-@dataclass(frozen=True)
-class Question:
-    """A Qualtrics answer column: which survey its answers belong to."""
-
-    column: str | None
-    import_id: str | None
-    survey_id: str
-    comment_column: str | None = None
+QUALTRICS_QUESTION_KEYS = frozenset({"column", "import_id", "survey_id", "comment_column"})
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,15 @@ class QualtricsOptions:
 @dataclass
 class _Plan:
     encoding: str
-    header: list[str]
+    header: VendorHeader
     import_ids: dict[str, dict] = field(default_factory=dict)  # column -> ImportId object
+
+    def time_zone(self, column: str) -> str | None:
+        """The timeZone the ImportId row gives a column (matched ignoring case)."""
+        for name, value in self.import_ids.items():
+            if column_key(name) == column_key(column):
+                return value.get("timeZone")
+        return None
 
 
 class QualtricsReader:
@@ -101,28 +106,10 @@ class QualtricsReader:
             SURVEY_RESPONSES.name,
             set(fields) | {"response_id", "survey_id", "answer"},
         )
-        questions = raw.get("questions")
-        if not isinstance(questions, list) or not questions:
-            raise config_error(path, "questions", "list the answer columns and their survey_id")
-        parsed = []
-        for i, q in enumerate(questions):
-            where = f"questions[{i}]"
-            if not isinstance(q, dict):
-                raise config_error(path, where, "a mapping")
-            check_keys(path, where, q, {"column", "import_id", "survey_id", "comment_column"})
-            if ("column" in q) == ("import_id" in q) or "survey_id" not in q:
-                raise config_error(
-                    path, where, "give `survey_id` and one of `column` / `import_id`"
-                )
-            parsed.append(
-                Question(
-                    column=q.get("column"),
-                    import_id=q.get("import_id"),
-                    survey_id=str(q["survey_id"]),
-                    comment_column=q.get("comment_column"),
-                )
-            )
-        options = QualtricsOptions(questions=tuple(parsed), fields=fields)
+        questions = parse_questions(
+            path, "questions", raw.get("questions"), QUALTRICS_QUESTION_KEYS
+        )
+        options = QualtricsOptions(questions=questions, fields=fields)
         if "normal_statuses" in raw:
             options = dataclasses.replace(
                 options, normal_statuses=tuple(str(s) for s in raw["normal_statuses"])
@@ -131,14 +118,16 @@ class QualtricsReader:
 
     def plan(self, file: LandingFile) -> _Plan:
         encoding = file.text_encoding()
-        records = read_vendor_header(file.path, encoding, self.source.delimiter, HEADER_LINES)
-        if len(records) < HEADER_LINES:
+        header = read_vendor_header(
+            file.path, encoding, self.source.delimiter, HEADER_LINES, name_rows=1
+        )
+        if len(header.records) < HEADER_LINES:
             raise UnreadableFileError(
                 "missing_header",
                 "a Qualtrics export has three header rows (ids, question texts, ImportIds)",
             )
-        plan = _Plan(encoding=encoding, header=records[0])
-        for name, cell in zip(records[0], records[2], strict=False):
+        plan = _Plan(encoding=encoding, header=header)
+        for name, cell in zip(header.names, header.records[2], strict=False):
             try:
                 value = json.loads(cell)
             except ValueError:
@@ -151,6 +140,17 @@ class QualtricsReader:
                 'row 3 holds no ImportId objects ({"ImportId":"QID1"}): not a Qualtrics export '
                 "with the ImportId row (export with 'Use internal IDs' in the header)",
                 line=3,
+            )
+        when = self.options.fields.get("responded_at")
+        if (
+            when is not None
+            and when.column is not None
+            and when.timezone is None
+            and plan.time_zone(when.column) is None
+        ):
+            file.result.warnings.append(
+                f"no timeZone in the ImportId row of {when.column}: its times are read as "
+                "UTC; set `timezone:` on fields.responded_at if they are not"
             )
         return plan
 
@@ -166,47 +166,35 @@ class QualtricsReader:
         self, conn: duckdb.DuckDBPyConnection, stream: Stream, path: Path, plan: _Plan
     ) -> dict[str, int]:
         source, options = self.source, self.options
-        read_delimited(conn, path, plan.header, HEADER_LINES, source.delimiter, plan.encoding)
-        columns = HeaderColumns(plan.header)
+        read_delimited(conn, path, plan.header, source.delimiter, plan.encoding)
+        columns = HeaderColumns(plan.header.names)
         by_import_id = {v.get("ImportId"): name for name, v in plan.import_ids.items()}
         shared = {}
         for name, spec in options.fields.items():
-            if spec.format is None and name == "responded_at":
-                timezone = spec.timezone or plan.import_ids.get(spec.column or "", {}).get(
-                    "timeZone"
+            if name == "responded_at" and spec.column is not None:
+                # the ImportId row's timeZone, unless the config names one; Qualtrics'
+                # own time format unless the config gives another
+                zone = plan.time_zone(spec.column)
+                spec = dataclasses.replace(
+                    spec,
+                    format=spec.format or QUALTRICS_TIME_FORMAT,
+                    timezone=spec.timezone or zone,
                 )
-                spec = dataclasses.replace(spec, format=QUALTRICS_TIME_FORMAT, timezone=timezone)
             shared[name] = field_sql(spec, columns)
         response_id = columns("ResponseId")
         status = f"trim({columns('Status')})"
         normal = ", ".join(sql_literal(s) for s in options.normal_statuses)
-        selects = []
-        answer_columns = []
-        for question in options.questions:
-            name = question.column or by_import_id.get(question.import_id)
-            if name is None:
-                columns.missing.append(f"ImportId {question.import_id}")
-                continue
-            answer = f"nullif(trim({columns(name)}), '')"
-            answer_columns.append(answer)
-            key = plan.import_ids.get(name, {}).get("ImportId") or name
-            fields = {
-                **shared,
-                "response_id": f"(nullif(trim({response_id}), '') || ':' || {sql_literal(key)})",
-                "survey_id": sql_literal(question.survey_id),
-                "answer": answer,
-            }
-            if question.comment_column:
-                fields["comment"] = f"nullif(trim({columns(question.comment_column)}), '')"
-            selects.append(
-                f"select _rec, _line, {contract_select(stream, fields)}, "
-                "{extra} as _extra "
-                f"from _src where {status} in ({normal}) and {answer} is not null"
-            )
+        answers = answer_columns(options.questions, columns, by_import_id)
         extra = columns.extra_json((*QUALTRICS_PERSONAL, *source.drop))
         if rejected_for_missing_columns(conn, source, stream, columns):
             return {}
-        create_stage(conn, stream, " union all ".join(s.replace("{extra}", extra) for s in selects))
+        create_stage(
+            conn,
+            stream,
+            answer_selects(
+                stream, columns, answers, shared, response_id, f"{status} in ({normal})", extra
+            ),
+        )
         conn.execute(
             f"""
             insert into _stage_rejects
@@ -218,7 +206,7 @@ class QualtricsReader:
             from _src where {status} is null or {status} not in ({normal})
             """
         )
-        unanswered = " + ".join(f"({a} is null)::int" for a in answer_columns)
+        unanswered = unanswered_sql(columns, answers)
         skipped = conn.execute(
             f"select coalesce(sum({unanswered}), 0) from _src where {status} in ({normal})"
         ).fetchone()[0]
