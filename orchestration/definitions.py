@@ -9,6 +9,7 @@ from orchestration.assets.ingest import INGEST_ASSETS
 from orchestration.assets.publish import ces_marts_serving
 from orchestration.assets.report import ces_report
 from orchestration.checks.alerts import effort_alerts
+from orchestration.checks.files import fully_rejected_files
 from orchestration.checks.freshness import build_source_freshness_checks, marts_freshness_policy
 from orchestration.checks.quality import build_quality_checks
 from orchestration.jobs import ces_daily_build
@@ -36,7 +37,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ces_marts_serving.map_asset_specs(with_marts_freshness),
             ces_report.map_asset_specs(with_marts_freshness),
         ],
-        asset_checks=[*build_quality_checks(), *build_source_freshness_checks(), effort_alerts],
+        asset_checks=[
+            *build_quality_checks(),
+            *build_source_freshness_checks(),
+            effort_alerts,
+            fully_rejected_files,
+        ],
         resources=build_resources(settings),
         jobs=[ces_daily_build],
         loggers={"console": dg.colored_console_logger, "progress": progress_logger},

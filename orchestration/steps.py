@@ -5,6 +5,8 @@ from __future__ import annotations
 
 SOURCE_FRESHNESS_CHECK = "dbt_source_freshness"
 EFFORT_ALERTS_CHECK = "effort_alerts"
+FULLY_REJECTED_CHECK = "no_fully_rejected_files"
+QUARANTINE_CHECK = "no_quarantined_files"
 GE_CHECK_PREFIX = "ge_"
 
 # stage: (label in the summary's elapsed time, label in the progress lines)
@@ -26,7 +28,7 @@ def stage_of(step_key: str) -> str | None:
         return "ingest"
     if step_key.startswith("ces_dbt_assets"):
         return "dbt"
-    if GE_CHECK_PREFIX in step_key:
+    if GE_CHECK_PREFIX in step_key or step_key.endswith(FULLY_REJECTED_CHECK):
         return "quality"
     if step_key.startswith("ces_marts_serving"):  # the serving asset and its alerts check
         return "publish"
@@ -58,6 +60,8 @@ def check_family(check_name: str) -> str:
         return "source freshness"
     if check_name == EFFORT_ALERTS_CHECK:
         return "effort alerts"
+    if check_name in (FULLY_REJECTED_CHECK, QUARANTINE_CHECK):
+        return "landing files"
     return "dbt data tests"
 
 

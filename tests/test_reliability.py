@@ -464,6 +464,11 @@ def _bad_files(landing: Path) -> dict[str, list[str]]:
     write(folder / "mixed.csv", HEADER + "\r\n" + row(9021) + "\n" + row(9022) + "\r\n")
     write(folder / "semicolon.csv", good_csv(9031, 3).replace(",", ";"))
     write(folder / "wide.csv", wide_csv(9041))
+    # readable, but every answer dated dd/mm/yyyy: each rejected in normalisation
+    write(
+        folder / "ddmm.csv",
+        good_csv(9051, 3).replace("2026-03-01T10:00:00Z", "31/03/2026 10:00"),
+    )
     # generated mutations of one more good file (answers R9101...), under hostile names
     rng = random.Random(SEED)
     good = good_csv(9101, 10).encode()
@@ -505,6 +510,12 @@ def test_a_build_with_bad_files_beside_good_ones_exits_0_and_serves_the_good_ans
     for path in expected["quarantined"]:
         assert path in printed
     assert "delimiter ';' found in the header" in printed
+    assert "WARNING check audit/audit_file_outcomes: no_fully_rejected_files" in printed
+    assert (
+        "survey_responses/ddmm.csv (survey_responses): all 3 records rejected: "
+        'unparseable_timestamp 3 (e.g. responded_at "31/03/2026 10:00" is not an ISO-8601 '
+        "timestamp)"
+    ) in printed
     with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
         served = [
             r[0]
@@ -522,7 +533,13 @@ def test_a_build_with_bad_files_beside_good_ones_exits_0_and_serves_the_good_ans
             ).fetchall()
         )
         assert_balanced(conn)
+        fully_rejected = conn.execute(
+            "select file_path, rows_landed, rows_rejected_in_normalisation, rows_kept "
+            "from audit.audit_file_outcomes where is_fully_rejected"
+        ).fetchall()
     assert statuses == dict.fromkeys(expected["quarantined"], "quarantined")
+    # besides the mutated files whose one record is broken
+    assert ("survey_responses/ddmm.csv", 3, 3, 0) in fully_rejected
 
     # a registry typo fails the build before dbt, naming file, line and rule; the serving
     # copy stays as it was

@@ -10,6 +10,7 @@ from orchestration.ingest.loader import FileLoadResult, describe_results, load_s
 from orchestration.ingest.sources import load_source_configs
 from orchestration.resources import WarehouseResource
 from orchestration.settings import WAREHOUSE_POOL
+from orchestration.steps import QUARANTINE_CHECK
 
 
 def _files_table(results: list[FileLoadResult]) -> str:
@@ -42,9 +43,6 @@ def ingest_metadata(results: list[FileLoadResult], raw_rows: int, seconds: float
         "elapsed_seconds": round(seconds, 3),
         "files": dg.MetadataValue.md(_files_table(results)),
     }
-
-
-QUARANTINE_CHECK = "no_quarantined_files"
 
 
 def quarantine_check(results: list[FileLoadResult]) -> dg.AssetCheckResult:
