@@ -75,6 +75,51 @@ def _build(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _reload(args: argparse.Namespace) -> int:
+    from orchestration.reload import ReloadError, files_to_reload, reload_files
+
+    try:
+        settings = Settings.from_env(
+            landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
+        )
+        paths = files_to_reload(settings, args.files, args.source)
+        results = reload_files(settings, paths)
+    except (ValueError, ReloadError) as error:
+        print(f"ces reload: {error}", file=sys.stderr)
+        return 2
+    for r in results:
+        print(
+            f"reloaded {r.file_path} ({r.stream}): {r.status}, landed {r.rows_landed:,}, "
+            f"loaded {r.rows_accepted:,}, rejected {r.rows_rejected:,}, skipped {r.rows_skipped:,}"
+        )
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(f"ces reload: {len(failed)} file(s) could not be loaded", file=sys.stderr)
+        return 1
+    if args.no_build:
+        print("not built (--no-build): run `ces build --full-refresh` to rebuild the models")
+        return 0
+    args.full_refresh = True
+    args.reprocess_from = args.reprocess_to = None
+    args.unit_tests = args.check_report = args.full_checks = False
+    return _build(args)
+
+
+def _add_location_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--landing", help="landing folder (default $CES_LANDING_DIR or data/landing)"
+    )
+    command.add_argument(
+        "--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)"
+    )
+    command.add_argument(
+        "--target",
+        help="dbt target of profiles.yml: duckdb (a file under --warehouse), postgres "
+        "(the server of CES_PG_HOST/PORT/USER/PASSWORD/DATABASE) or spark (the Thrift "
+        "server of CES_SPARK_HOST/PORT); default $CES_DBT_TARGET or duckdb",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ces", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,18 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(handler=_sample)
 
     build = commands.add_parser("build", help="ingest new landing files and build every model")
-    build.add_argument(
-        "--landing", help="landing folder (default $CES_LANDING_DIR or data/landing)"
-    )
-    build.add_argument(
-        "--warehouse", help="warehouse folder (default $CES_WAREHOUSE_DIR or warehouse)"
-    )
-    build.add_argument(
-        "--target",
-        help="dbt target of profiles.yml: duckdb (a file under --warehouse), postgres "
-        "(the server of CES_PG_HOST/PORT/USER/PASSWORD/DATABASE) or spark (the Thrift "
-        "server of CES_SPARK_HOST/PORT); default $CES_DBT_TARGET or duckdb",
-    )
+    _add_location_arguments(build)
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     build.add_argument(
         "--from",
@@ -143,6 +177,23 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
     build.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     build.set_defaults(handler=_build)
+
+    reload = commands.add_parser(
+        "reload",
+        help="read landing files already loaded again (after a config fix), replacing "
+        "their rows, then rebuild",
+    )
+    reload.add_argument(
+        "files", nargs="*", help="landing files (relative to the landing folder, or paths)"
+    )
+    reload.add_argument("--source", help="every file of config/sources/<SOURCE>.yml")
+    _add_location_arguments(reload)
+    reload.add_argument(
+        "--no-build", action="store_true", help="only replace the files' rows; build later"
+    )
+    reload.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    reload.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
+    reload.set_defaults(handler=_reload)
     return parser
 
 

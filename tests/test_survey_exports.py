@@ -11,8 +11,10 @@ import csv
 import io
 import json
 import re
+from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from orchestration.ingest.contract import SURVEY_RESPONSES
@@ -357,3 +359,132 @@ def test_a_qualtrics_export_without_a_time_zone_is_read_as_utc_with_a_warning(
     assert conn.execute(
         "select responded_at from raw.survey_responses where response_id = 'R_a1:QID1'"
     ).fetchone() == ("2026-03-02T10:15:00Z",)
+
+
+# --- a corrected config reaches a file already loaded: reload -------------------------------
+
+ACME_CONFIG = (
+    "format: csv\nfiles: acme/*.csv\noutputs:\n  survey_responses:\n    fields:\n"
+    "      response_id: Id\n      survey_id: {value: csat_5}\n      customer_id: Customer\n"
+    "      touchpoint: {value: checkout}\n      answer: Score\n"
+    "      responded_at: {column: When, format: 'FORMAT'}\n"
+)
+
+
+def acme_sources(folder: Path, date_format: str) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "acme.yml").write_text(ACME_CONFIG.replace("FORMAT", date_format))
+    return load_source_configs(folder)
+
+
+def write_acme(landing: Path) -> Path:
+    return write_csv(
+        landing / "acme" / "march.csv",
+        [
+            ["Id", "Customer", "When", "Score"],
+            ["A1", "C1", "31/03/2026 10:00", "5"],
+            ["A2", "C2", "30/03/2026 11:30", "4"],
+            ["A3", "C3", "30/03/2026", "3"],  # no time: fits neither format
+            ["A4", "C4"],  # a structural reject
+        ],
+    )
+
+
+def test_a_reload_replaces_a_loaded_files_rows_with_those_of_the_corrected_config(
+    conn, landing, tmp_path
+):
+    write_acme(landing)
+    wrong = acme_sources(tmp_path / "sources", "%m/%d/%Y %H:%M")
+    (first,) = load_stream(conn, SURVEY_RESPONSES, landing, wrong)
+    assert (first.rows_accepted, first.rows_rejected) == (3, 1)
+    # month 31 and 30 do not parse: kept as sent, staging would reject them
+    raw = "select response_id, responded_at from raw.survey_responses order by 1"
+    assert conn.execute(raw).fetchall() == [
+        ("A1", "31/03/2026 10:00"),
+        ("A2", "30/03/2026 11:30"),
+        ("A3", "30/03/2026"),
+    ]
+    fixed = acme_sources(tmp_path / "sources", "%d/%m/%Y %H:%M")
+    # the fix alone never reaches the file: its content is loaded
+    assert [r.status for r in load_stream(conn, SURVEY_RESPONSES, landing, fixed)] == [
+        "already_loaded"
+    ]
+    (again,) = load_stream(conn, SURVEY_RESPONSES, landing, fixed, reload=["acme/march.csv"])
+    assert (again.status, again.rows_accepted, again.rows_rejected) == (
+        "loaded_with_rejects",
+        3,
+        1,
+    )
+    assert "reloaded" in again.warning
+    assert conn.execute(raw).fetchall() == [
+        ("A1", "2026-03-31T10:00:00Z"),
+        ("A2", "2026-03-30T11:30:00Z"),
+        ("A3", "30/03/2026"),
+    ]
+    # one manifest record and one reject: the earlier load's are replaced, not added to
+    assert conn.execute(
+        "select status, rows_landed, rows_accepted, rows_rejected, load_id from audit.load_manifest"
+    ).fetchall() == [("loaded_with_rejects", 4, 3, 1, again.load_id)]
+    assert conn.execute("select load_id, line from audit.rejected_rows").fetchall() == [
+        (again.load_id, 5)
+    ]
+
+
+def test_a_reload_that_fails_keeps_the_earlier_load(conn, landing, tmp_path, monkeypatch):
+    from orchestration.ingest.readers.mapped_csv import MappedCsvReader
+
+    write_acme(landing)
+    sources = acme_sources(tmp_path / "sources", "%d/%m/%Y %H:%M")
+    (first,) = load_stream(conn, SURVEY_RESPONSES, landing, sources)
+
+    def bug(self, file, plan):
+        raise KeyError("a bug in a reader")
+
+    monkeypatch.setattr(MappedCsvReader, "stage", bug)
+    (failed,) = load_stream(conn, SURVEY_RESPONSES, landing, sources, reload=["acme/march.csv"])
+    assert failed.status == "failed"
+    assert failed.warning.startswith("reload failed, the earlier load kept: KeyError")
+    assert conn.execute("select count(*) from raw.survey_responses").fetchone() == (3,)
+    assert conn.execute(
+        "select load_id, status from audit.load_manifest where status <> 'failed'"
+    ).fetchall() == [(first.load_id, "loaded_with_rejects")]
+
+
+def test_ces_reload_by_source_rebuilds_the_facts_from_the_corrected_rows(
+    dbt_manifest, settings, capsys, monkeypatch, tmp_path
+):
+    import orchestration.ingest.sources as sources_module
+    import orchestration.reload as reload_module
+    from orchestration.cli import main
+
+    write_acme(settings.landing_dir)
+    folder = tmp_path / "sources"
+    acme_sources(folder, "%m/%d/%Y %H:%M")
+    monkeypatch.setattr(sources_module, "CONFIG_DIR", folder)
+    monkeypatch.setattr(
+        reload_module, "load_source_configs", lambda: sources_module.load_source_configs(folder)
+    )
+    monkeypatch.setattr(
+        "orchestration.assets.ingest.load_source_configs",
+        lambda: sources_module.load_source_configs(folder),
+    )
+    location = ["--landing", str(settings.landing_dir), "--warehouse", str(settings.warehouse_dir)]
+    assert main(["build", "--quiet", *location]) == 0
+    capsys.readouterr()
+    facts = "select response_id, response_date from marts.fct_csat_responses order by 1"
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        assert serving.execute(facts).fetchall() == []
+    acme_sources(folder, "%d/%m/%Y %H:%M")
+    assert main(["reload", "--source", "acme", "--quiet", *location]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "reloaded acme/march.csv (survey_responses): loaded_with_rejects, landed 4, "
+        "loaded 3, rejected 1, skipped 0"
+    ) in printed
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        assert serving.execute(facts).fetchall() == [
+            ("A1", date(2026, 3, 31)),
+            ("A2", date(2026, 3, 30)),
+        ]
+    assert main(["reload", "no/such.csv", *location]) == 2
+    assert "no/such.csv: no such file" in capsys.readouterr().err

@@ -286,6 +286,15 @@ class SparkSink(ThriftSession):
             stage.execute("drop table if exists _to_sink")
             path.unlink(missing_ok=True)
 
+    def forget_load(self, stream, file_path: str, file_hash: str) -> None:
+        """Drop the file's raw and reject partitions (its content hash; begin() named it):
+        the reload writes them again with `insert overwrite`, and its manifest record last
+        (write_manifest with replace="any"). A reload that finds the file unreadable
+        writes no raw partition, so the old one must not stay."""
+        for table in (stream.qualified_table, REJECTS_TABLE):
+            spec = self._partition_spec(table)
+            self.run(f"alter table {table} drop if exists partition ({spec})")
+
     def write_manifest(self, record: dict[str, Any], replace: str) -> None:
         """Rewrite the manifest partition of the record's stream and hash: its other
         records, less the one replaced, and this one."""

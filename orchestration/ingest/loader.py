@@ -21,7 +21,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,11 +67,14 @@ def load_stream(
     landing_dir: Path,
     sources: Sequence[SourceConfig] = (),
     sink: Sink | None = None,
+    reload: Collection[str] | None = None,
 ) -> list[FileLoadResult]:
     """Load every file of one stream that the manifest has not seen yet: the contract
     folder, then the files of each vendor source (config/sources/) feeding this stream.
     `conn` reads and stages the files; `sink` (default: the same DuckDB file) receives
-    the rows, rejects and manifest records (orchestration/ingest/sinks.py).
+    the rows, rejects and manifest records (orchestration/ingest/sinks.py). With `reload`
+    (paths relative to the landing folder), only those files are loaded, each read again
+    and replacing its earlier load (load_landing_file).
 
     A file that cannot be read is quarantined (quarantine_reason). A file whose load fails
     for a reason that is not the file's (memory, disk, a bug) is rolled back, recorded as
@@ -104,12 +107,22 @@ def load_stream(
         [stream.name],
     ):
         loaded.setdefault(file_path, set()).add(file_hash)
+    if reload is not None:
+        work = [(p, s) for p, s in work if p.relative_to(landing_dir).as_posix() in reload]
     results = []
     for path, source in work:
         try:
-            results.append(load_landing_file(conn, stream, path, landing_dir, source, sink, loaded))
+            results.append(
+                load_landing_file(
+                    conn, stream, path, landing_dir, source, sink, loaded, reload is not None
+                )
+            )
         except Exception as error:
-            results.append(record_failed_file(sink, stream, path, landing_dir, error, source))
+            results.append(
+                record_failed_file(
+                    sink, stream, path, landing_dir, error, source, reload is not None
+                )
+            )
     return results
 
 
@@ -127,10 +140,13 @@ def load_landing_file(
     source: SourceConfig | None = None,
     sink: Sink | None = None,
     loaded: dict[str, set[str]] | None = None,
+    reload: bool = False,
 ) -> FileLoadResult:
     """Load one file in one transaction and return what happened to it. With a source
     config the file is a vendor export read by that config's reader; the guarantees are
-    the same."""
+    the same. `reload` reads a file already loaded under this path again (a corrected
+    source config or date format) and, in the same transaction, replaces the rows,
+    rejects and manifest record of its earlier load of the same content (`ces reload`)."""
     sink = sink or DuckDBSink(conn)
     started = time.perf_counter()
     relative = path.relative_to(landing_dir).as_posix()
@@ -146,7 +162,7 @@ def load_landing_file(
             [stream.name, relative],
         )
         loaded = {relative: {row[0] for row in rows}}
-    hashes = loaded.get(relative, set())
+    hashes = set() if reload else loaded.get(relative, set())
     digest = file_sha256(path) if hashes else None
     if digest in hashes:
         return FileLoadResult(
@@ -172,8 +188,11 @@ def load_landing_file(
     )
     seen = seen_rows[0] if seen_rows else None
     if seen is not None and seen[0] == relative:
-        result.status = "already_loaded"
-        return result
+        if not reload:
+            result.status = "already_loaded"
+            return result
+        seen = None
+        result.warnings.append("reloaded: the rows of its earlier load replaced")
 
     # The file is read into the stage tables before its transaction opens: a DuckDB error
     # inside a transaction aborts it ("Current transaction is aborted"), hiding the cause.
@@ -211,14 +230,16 @@ def load_landing_file(
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     sink.begin(stream.name, facts.sha256)
     try:
+        if reload:
+            sink.forget_load(stream, relative, facts.sha256)
         if staged or unreadable is not None:
             _write_staged(conn, sink, stream, result, loaded_at)
         if unreadable is not None:
             result.status = "quarantined"
             result.warnings.append(f"quarantined: {unreadable.reason}")
         result.duration_ms = int((time.perf_counter() - started) * 1000)
-        # a retry replaces the record of an earlier failed attempt
-        _record_manifest(sink, result, facts, loaded_at, replace="failed")
+        # a retry replaces the record of an earlier failed attempt; a reload any record
+        _record_manifest(sink, result, facts, loaded_at, replace="any" if reload else "failed")
         for hook in BEFORE_COMMIT_HOOKS:
             hook(result)
         sink.commit()
@@ -237,8 +258,10 @@ def record_failed_file(
     landing_dir: Path,
     error: Exception,
     source: SourceConfig | None = None,
+    reload: bool = False,
 ) -> FileLoadResult:
-    """Record a file whose load failed unexpectedly (nothing of it was kept; retried next run)."""
+    """Record a file whose load failed unexpectedly (nothing of it was kept; retried next
+    run). A failed reload keeps the earlier load, rows and manifest record, as they were."""
     facts = scan_file(path)
     result = FileLoadResult(
         stream=stream.name,
@@ -246,9 +269,18 @@ def record_failed_file(
         file_hash=facts.sha256,
         file_format=_file_format(path, source),
         status="failed",
-        warnings=[f"load failed, nothing kept, retried next run: {type(error).__name__}: {error}"],
+        warnings=[
+            (
+                "reload failed, the earlier load kept: "
+                if reload
+                else "load failed, nothing kept, retried next run: "
+            )
+            + f"{type(error).__name__}: {error}"
+        ],
     )
     sink.rollback()  # whatever the failed attempt left open
+    if reload:  # the earlier load's manifest record stands (one record per path and hash)
+        return result
     sink.begin(result.stream, result.file_hash)
     _record_manifest(sink, result, facts, datetime.now(UTC).replace(tzinfo=None), replace="any")
     sink.commit()

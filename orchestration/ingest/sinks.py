@@ -123,6 +123,12 @@ class Sink(Protocol):
         (replace="any"). A replaced quarantine's whole-file reject is removed with it."""
         ...
 
+    def forget_load(self, stream: Stream, file_path: str, file_hash: str) -> None:
+        """Inside a file's transaction: delete the raw rows and rejects of the earlier load
+        of this path and content, which a reload replaces (its manifest record goes with
+        write_manifest(replace="any"))."""
+        ...
+
     def begin(self, stream: str, file_hash: str) -> None:
         """Open the file's transaction: its raw rows, rejects and manifest row commit
         together or not at all."""
@@ -139,6 +145,16 @@ class SqlManifest:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         raise NotImplementedError
+
+    def forget_load(self, stream: Stream, file_path: str, file_hash: str) -> None:
+        self.execute(
+            f"delete from {stream.qualified_table} where _source_file = ? and _file_hash = ?",
+            [file_path, file_hash],
+        )
+        self.execute(
+            f"delete from {REJECTS_TABLE} where stream = ? and file_path = ? and file_hash = ?",
+            [stream.name, file_path, file_hash],
+        )
 
     def write_manifest(self, record: dict[str, Any], replace: str) -> None:
         only_failed = f" and status in {RETRIED_STATUSES}" if replace == "failed" else ""
