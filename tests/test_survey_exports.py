@@ -488,3 +488,155 @@ def test_ces_reload_by_source_rebuilds_the_facts_from_the_corrected_rows(
         ]
     assert main(["reload", "no/such.csv", *location]) == 2
     assert "no/such.csv: no such file" in capsys.readouterr().err
+
+
+# --- Zendesk: accounts, the satisfaction ratings API, connector-wrapped records -------------
+
+
+def zendesk_sources(folder: Path, account: str | None) -> list:
+    text = (PROJECT_DIR / "config" / "sources" / "zendesk_support.yml").read_text()
+    if account:
+        text += f"account: {account}\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "zendesk.yml").write_text(text)
+    return load_source_configs(folder)
+
+
+def test_zendesk_ids_qualified_by_account_keep_two_accounts_apart(conn, landing, tmp_path):
+    from orchestration.ingest.contract import TICKETS
+    from tests.test_sources import zendesk_ticket
+
+    sources = zendesk_sources(tmp_path / "sources", "from_url")
+    for account in ("acme", "acme-eu"):
+        ticket = zendesk_ticket(1, "good")
+        ticket["url"] = f"https://{account}.zendesk.com/api/v2/tickets/1.json"
+        path = landing / "zendesk" / f"{account}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"tickets": [ticket]}))
+    load_stream(conn, TICKETS, landing, sources)
+    load_stream(conn, SURVEY_RESPONSES, landing, sources)
+    assert conn.execute("select ticket_id from raw.tickets order by 1").fetchall() == [
+        ("ZD-acme-1",),
+        ("ZD-acme-eu-1",),
+    ]
+    assert conn.execute(
+        "select response_id, interaction_id from raw.survey_responses order by 1"
+    ).fetchall() == [
+        ("zendesk-csat-acme-77001", "ZD-acme-1"),
+        ("zendesk-csat-acme-eu-77001", "ZD-acme-eu-1"),
+    ]
+
+
+def test_the_satisfaction_ratings_api_shape_gives_csat_answers_and_no_tickets(
+    conn, landing, tmp_path
+):
+    from orchestration.ingest.contract import TICKETS
+
+    sources = zendesk_sources(tmp_path / "sources", "acme")
+    ratings = {
+        "satisfaction_ratings": [
+            {"id": 35436, "url": "https://acme.zendesk.com/api/v2/satisfaction_ratings/35436.json",
+             "assignee_id": 135, "group_id": 44, "requester_id": 7881, "ticket_id": 208,
+             "score": "good", "created_at": "2026-03-04T09:00:00Z",
+             "updated_at": "2026-03-04T09:05:00Z", "comment": "Awesome support!"},
+            {"id": 35437, "requester_id": 7882, "ticket_id": 209, "score": "offered",
+             "created_at": "2026-03-05T09:00:00Z", "updated_at": "2026-03-05T09:00:00Z"},
+            {"id": 35438, "requester_id": 7883, "ticket_id": 210, "score": "bad",
+             "created_at": "2026-03-06T09:00:00Z", "updated_at": "2026-03-06T10:00:00Z",
+             "comment": "", "reason": "Issue took too long to resolve"},
+        ],
+        "next_page": None,
+        "count": 3,
+    }  # fmt: skip
+    path = landing / "zendesk" / "satisfaction_ratings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ratings))
+    (tickets,) = load_stream(conn, TICKETS, landing, sources)
+    (answers,) = load_stream(conn, SURVEY_RESPONSES, landing, sources)
+    assert (tickets.rows_landed, tickets.rows_accepted, tickets.skipped) == (
+        3,
+        0,
+        {"a satisfaction rating, not a ticket": 3},
+    )
+    assert (answers.rows_landed, answers.rows_accepted, answers.skipped) == (
+        3,
+        2,
+        {"satisfaction survey offered, not answered": 1},
+    )
+    assert conn.execute(
+        "select response_id, survey_id, customer_id, interaction_id, touchpoint, "
+        "responded_at, answer, comment from raw.survey_responses order by 1"
+    ).fetchall() == [
+        ("zendesk-csat-acme-35436", "csat_good_bad", "7881", "ZD-acme-208", "customer_support",
+         "2026-03-04T09:05:00Z", "good", "Awesome support!"),
+        ("zendesk-csat-acme-35438", "csat_good_bad", "7883", "ZD-acme-210", "customer_support",
+         "2026-03-06T10:00:00Z", "bad", None),
+    ]  # fmt: skip
+
+
+def test_connector_wrapped_zendesk_records_are_unwrapped_and_their_messages_counted(
+    conn, landing, tmp_path
+):
+    from orchestration.ingest.contract import TICKETS
+    from tests.test_sources import zendesk_ticket
+
+    sources = zendesk_sources(tmp_path / "sources", None)
+    lines = [
+        # Airbyte protocol: RECORD messages, and a STATE message between them
+        {"type": "RECORD", "record": {"stream": "tickets", "data": zendesk_ticket(1, "good"),
+                                      "emitted_at": 1772611200000}},
+        {"type": "STATE", "state": {"data": {"tickets": {"updated_at": "2026-03-03"}}}},
+        # an Airbyte raw-table row: the record as JSON text
+        {"_airbyte_ab_id": "a1", "_airbyte_emitted_at": "2026-03-04T00:00:00Z",
+         "_airbyte_data": json.dumps(zendesk_ticket(2, "bad"))},
+        # Fivetran-style: the record with its connector columns, one marked deleted
+        {**zendesk_ticket(3, None), "_fivetran_synced": "2026-03-04T00:00:00Z",
+         "_fivetran_deleted": False},
+        {**zendesk_ticket(4, None), "_fivetran_synced": "2026-03-04T00:00:00Z",
+         "_fivetran_deleted": True},
+        # Estuary: the record with its _meta
+        {**zendesk_ticket(5, None), "_meta": {"uuid": "d1", "op": "u"}},
+        # a raw-table row whose record is not JSON: rejected, not lost
+        {"_airbyte_ab_id": "a2", "_airbyte_data": "{not json"},
+    ]  # fmt: skip
+    path = landing / "zendesk" / "airbyte.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (tickets,) = load_stream(conn, TICKETS, landing, sources)
+    assert conn.execute("select ticket_id from raw.tickets order by 1").fetchall() == [
+        ("ZD-1",),
+        ("ZD-2",),
+        ("ZD-3",),
+        ("ZD-5",),
+    ]
+    assert (tickets.rows_landed, tickets.rows_accepted, tickets.rows_rejected) == (7, 4, 1)
+    assert tickets.skipped == {
+        "connector message, not a record": 1,
+        "deleted in Zendesk (connector tombstone)": 1,
+    }
+    assert conn.execute("select line, error_type from audit.rejected_rows").fetchall() == [
+        (7, "not_an_object")
+    ]
+
+
+def test_a_legacy_qualtrics_export_is_quarantined_with_how_to_export_it_again(conn, landing):
+    path = landing / "qualtrics" / "checkout_ces_2016.csv"
+    write_csv(
+        path,
+        [
+            ["V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8", "V9", "V10", "Q1", "Q2"],
+            ["ResponseID", "ResponseSet", "Name", "ExternalDataReference", "EmailAddress",
+             "IPAddress", "Status", "StartDate", "EndDate", "Finished",
+             "Acme made it easy for me to check out.", "How satisfied are you?"],
+            ["R_1", "Default Response Set", "", "CUST-1", "", "203.0.113.7", "0",
+             "2016-03-02 10:00:00", "2016-03-02 10:05:00", "1", "6", "4"],
+        ],
+    )  # fmt: skip
+    (result,) = load_stream(conn, SURVEY_RESPONSES, landing, load_source_configs())
+    assert result.status == "quarantined"
+    ((error_type, reason),) = conn.execute(
+        "select error_type, reason from audit.rejected_rows"
+    ).fetchall()
+    assert error_type == "unsupported_layout"
+    assert reason.startswith("Qualtrics' legacy export layout (two header rows")
+    assert "legacy format off" in reason

@@ -121,6 +121,14 @@ class QualtricsReader:
         header = read_vendor_header(
             file.path, encoding, self.source.delimiter, HEADER_LINES, name_rows=1
         )
+        if _is_legacy_layout(header.records):
+            raise UnreadableFileError(
+                "unsupported_layout",
+                "Qualtrics' legacy export layout (two header rows, V1, V2 ... or ResponseID, "
+                "ResponseSet ...): export the responses again as CSV in the current layout "
+                "(Data & Analysis, Export data, legacy format off), which has three header "
+                "rows: ids, question texts, ImportIds",
+            )
         if len(header.records) < HEADER_LINES:
             raise UnreadableFileError(
                 "missing_header",
@@ -137,8 +145,9 @@ class QualtricsReader:
         if not plan.import_ids:
             raise UnreadableFileError(
                 "missing_header",
-                'row 3 holds no ImportId objects ({"ImportId":"QID1"}): not a Qualtrics export '
-                "with the ImportId row (export with 'Use internal IDs' in the header)",
+                'row 3 holds no ImportId objects ({"ImportId":"QID1"}): a Qualtrics CSV export '
+                "in the current layout has them (Data & Analysis, Export data, CSV); a file "
+                "re-saved by a spreadsheet may have lost the row",
                 line=3,
             )
         when = self.options.fields.get("responded_at")
@@ -211,3 +220,12 @@ class QualtricsReader:
             f"select coalesce(sum({unanswered}), 0) from _src where {status} in ({normal})"
         ).fetchone()[0]
         return {"question not answered": int(skipped)} if skipped else {}
+
+
+def _is_legacy_layout(records: list[list[str]]) -> bool:
+    """Qualtrics' legacy CSV: row 1 V1, V2 ... (or the column ids with `ResponseID` and
+    `ResponseSet`), row 2 the question texts, data from row 3."""
+    first = [cell.strip() for cell in records[0]]
+    numbered = len(first) > 2 and all(cell == f"V{i + 1}" for i, cell in enumerate(first[:3]))
+    ids = {cell.strip() for row in records[:2] for cell in row}
+    return numbered or {"ResponseID", "ResponseSet"} <= ids
