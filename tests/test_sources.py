@@ -246,10 +246,16 @@ def test_a_qualtrics_file_without_its_import_id_row_is_rejected_whole(conn, land
     write_qualtrics(path)
     lines = path.read_text().splitlines(keepends=True)
     path.write_text(lines[0] + lines[1] + "".join(lines[4:]))  # no ImportId row
-    load_stream(conn, SURVEY_RESPONSES, landing, load_source_configs())
-    assert conn.execute("select line, error_type from audit.rejected_rows").fetchall() == [
-        (3, "missing_header")
+    (result,) = load_stream(conn, SURVEY_RESPONSES, landing, load_source_configs())
+    # quarantined: each line after the three header lines is one rejected record
+    assert (result.status, result.rows_landed, result.rows_rejected) == ("quarantined", 4, 4)
+    rejects = conn.execute(
+        "select line, error_type, reason from audit.rejected_rows order by line"
+    ).fetchall()
+    assert [(line, kind) for line, kind, _ in rejects] == [
+        (line, "missing_header") for line in (4, 5, 6, 7)
     ]
+    assert rejects[0][2].startswith('row 3 holds no ImportId objects ({"ImportId":"QID1"})')
     assert conn.execute("select count(*) from raw.survey_responses").fetchone() == (0,)
 
 

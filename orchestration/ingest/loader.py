@@ -38,6 +38,7 @@ from orchestration.ingest.sinks import (
 )
 from orchestration.ingest.sources import SourceConfig, SourceConfigError
 from orchestration.ingest.staging import (
+    MAX_LINE_BYTES,
     FileFacts,
     FileLoadResult,
     LandingFile,
@@ -47,7 +48,7 @@ from orchestration.ingest.staging import (
     file_sha256,
     scan_file,
 )
-from orchestration.sql import sql_identifier
+from orchestration.sql import sql_identifier, sql_literal
 
 # Hooks called after a file's rows are inserted and before its transaction commits.
 # Production code registers none; the atomicity test registers one that kills the process.
@@ -196,7 +197,7 @@ def load_landing_file(
 
     # The file is read into the stage tables before its transaction opens: a DuckDB error
     # inside a transaction aborts it ("Current transaction is aborted"), hiding the cause.
-    # Whatever reading the file raises quarantines it (one whole-file reject with the
+    # Whatever reading the file raises quarantines it (each record rejected with the
     # reason, retried on later runs); only the warehouse's own failures fail the load.
     staged = False
     unreadable: UnreadableFileError | None = None
@@ -225,7 +226,7 @@ def load_landing_file(
             file.close()
         if unreadable is not None:
             result.skipped = {}
-            _stage_unreadable(conn, path, unreadable)
+            _stage_unreadable(conn, path, unreadable, facts, _header_lines(path, source))
 
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     sink.begin(stream.name, facts.sha256)
@@ -302,7 +303,7 @@ _NOT_THE_FILE = (
 
 
 def quarantine_reason(error: Exception, path: Path) -> UnreadableFileError:
-    """The whole-file reject for an error raised while reading `path`, or the error
+    """The quarantine reason for an error raised while reading `path`, or the error
     itself re-raised when it is not the file's (memory, disk, a bug in the loader)."""
     if isinstance(error, UnreadableFileError):
         return error
@@ -340,10 +341,54 @@ def _error_line(message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _stage_unreadable(conn: duckdb.DuckDBPyConnection, path: Path, error: UnreadableFileError):
-    """A file that cannot be parsed at all is one rejected record naming the reason."""
+def _header_lines(path: Path, source: SourceConfig | None) -> int:
+    """The header lines of a text file that cannot be read: none in JSON, the reader's in
+    a vendor export (Qualtrics: 3, a csv config's header_rows), else 1."""
+    if path.suffix.lower() in (".json", ".jsonl"):
+        return 0
+    if source is not None:
+        return int(getattr(source.options, "header_lines", None) or 1)
+    return 1
+
+
+def _stage_unreadable(
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    error: UnreadableFileError,
+    facts: FileFacts,
+    header_lines: int,
+) -> None:
+    """A file that cannot be read: each of its records is rejected with the reason, so
+    that rows landed count what the file held. A text file's records are its non-blank
+    lines after the header (read as Latin-1, which decodes any byte; a quoted value over
+    several lines counts as several); a binary file (Parquet, NUL bytes), a JSON document,
+    or a text file without data lines is one rejected record at the line the error names."""
     drop_tables(conn, "_stage")
     create_reject_stage(conn)
+    binary = facts.has_nul or path.suffix.lower() in (".parquet", ".json")
+    if not binary:
+        try:
+            conn.execute(
+                f"""
+                insert into _stage_rejects
+                select line, ?, ?, left(text, 2000)
+                from (
+                    select row_number() over () as line, text
+                    from read_csv(
+                        {sql_literal(str(path))}, columns = {{'text': 'VARCHAR'}},
+                        header = false, auto_detect = false, delim = '\x1e\x1f',
+                        quote = '', escape = '', encoding = 'latin-1', strict_mode = false,
+                        null_padding = true, max_line_size = {MAX_LINE_BYTES}
+                    )
+                )
+                where line > ? and trim(coalesce(text, '')) <> ''
+                """,
+                [error.error_type, error.reason, header_lines],
+            )
+        except duckdb.Error:
+            conn.execute("delete from _stage_rejects")
+        if conn.execute("select count(*) from _stage_rejects").fetchone()[0]:
+            return
     with path.open("rb") as handle:
         head = handle.read(200)
     conn.execute(

@@ -59,7 +59,7 @@ REJECT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
 MANIFEST_TABLE = "audit.load_manifest"
 REJECTS_TABLE = "audit.rejected_rows"
 # Manifest statuses whose file is read again on the next run: a load that failed (nothing
-# kept) and a quarantined file (unreadable: its whole-file reject is kept until then).
+# kept) and a quarantined file (unreadable: its rejects are kept until then).
 RETRIED_STATUSES = "('failed', 'quarantined')"
 
 
@@ -120,7 +120,7 @@ class Sink(Protocol):
         """Write a file's manifest record (a value per MANIFEST_COLUMNS), replacing an
         earlier record of the same stream, path and hash: when its status was `failed` or
         `quarantined` (replace="failed": a retry, RETRIED_STATUSES), or whatever it was
-        (replace="any"). A replaced quarantine's whole-file reject is removed with it."""
+        (replace="any"). A replaced quarantine's rejects are removed with it."""
         ...
 
     def forget_load(self, stream: Stream, file_path: str, file_hash: str) -> None:
@@ -159,7 +159,7 @@ class SqlManifest:
     def write_manifest(self, record: dict[str, Any], replace: str) -> None:
         only_failed = f" and status in {RETRIED_STATUSES}" if replace == "failed" else ""
         key = [record["stream"], record["file_path"], record["file_hash"]]
-        # a quarantined attempt's whole-file reject goes with its manifest record
+        # a quarantined attempt's rejects go with its manifest record
         self.execute(
             f"delete from {REJECTS_TABLE} where load_id in (select load_id from "
             f"{MANIFEST_TABLE} where stream = ? and file_path = ? and file_hash = ?"

@@ -13,7 +13,7 @@ A reader turns one file into the loader's two temporary tables, in two steps:
   landed = accepted + rejected + skipped).
 
 Both run before the file's transaction opens (a DuckDB error inside a transaction aborts
-it and hides the cause). Whatever they raise quarantines the file, one whole-file reject
+it and hides the cause). Whatever they raise quarantines the file, each record rejected
 with the reason, except the loader's own failures (memory, disk, AttributeError, KeyError,
 TypeError ...: `loader.quarantine_reason`), which fail the load.
 

@@ -64,6 +64,10 @@ class MappedCsvOptions:
     def streams(self) -> tuple[str, ...]:
         return tuple(self.outputs)
 
+    @property
+    def header_lines(self) -> int:
+        return self.header_rows
+
 
 @dataclass
 class _Plan:

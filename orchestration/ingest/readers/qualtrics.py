@@ -68,6 +68,10 @@ class QualtricsOptions:
     def streams(self) -> tuple[str, ...]:
         return (SURVEY_RESPONSES.name,)
 
+    @property
+    def header_lines(self) -> int:
+        return HEADER_LINES
+
 
 @dataclass
 class _Plan:
