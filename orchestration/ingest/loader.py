@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
@@ -43,6 +45,7 @@ from orchestration.ingest.staging import (
     FileLoadResult,
     LandingFile,
     UnreadableFileError,
+    copy_as_utf8_lf,
     create_reject_stage,
     drop_tables,
     file_sha256,
@@ -360,41 +363,59 @@ def _stage_unreadable(
 ) -> None:
     """A file that cannot be read: each of its records is rejected with the reason, so
     that rows landed count what the file held. A text file's records are its non-blank
-    lines after the header (read as Latin-1, which decodes any byte; a quoted value over
-    several lines counts as several); a binary file (Parquet, NUL bytes), a JSON document,
+    lines after the header (each line as UTF-8, else as Windows-1252; a quoted value
+    over several lines counts as several); a binary file (Parquet, NUL bytes), a JSON document,
     or a text file without data lines is one rejected record at the line the error names."""
     drop_tables(conn, "_stage")
     create_reject_stage(conn)
     binary = facts.has_nul or path.suffix.lower() in (".parquet", ".json")
-    if not binary:
+    if not binary and _reject_lines(conn, path, error, header_lines) == 0:
+        # not UTF-8 (DuckDB has no Windows-1252): each line as UTF-8, else Windows-1252
+        handle, name = tempfile.mkstemp(prefix="ces-unreadable-", suffix=".txt")
+        os.close(handle)
+        copy = Path(name)
         try:
-            conn.execute(
-                f"""
-                insert into _stage_rejects
-                select line, ?, ?, left(text, 2000)
-                from (
-                    select row_number() over () as line, text
-                    from read_csv(
-                        {sql_literal(str(path))}, columns = {{'text': 'VARCHAR'}},
-                        header = false, auto_detect = false, delim = '\x1e\x1f',
-                        quote = '', escape = '', encoding = 'latin-1', strict_mode = false,
-                        null_padding = true, max_line_size = {MAX_LINE_BYTES}
-                    )
-                )
-                where line > ? and trim(coalesce(text, '')) <> ''
-                """,
-                [error.error_type, error.reason, header_lines],
-            )
-        except duckdb.Error:
-            conn.execute("delete from _stage_rejects")
-        if conn.execute("select count(*) from _stage_rejects").fetchone()[0]:
-            return
+            copy_as_utf8_lf(path, copy, "windows-1252")
+            _reject_lines(conn, copy, error, header_lines)
+        finally:
+            copy.unlink(missing_ok=True)
+    if conn.execute("select count(*) from _stage_rejects").fetchone()[0]:
+        return
     with path.open("rb") as handle:
         head = handle.read(200)
     conn.execute(
         "insert into _stage_rejects values (?, ?, ?, ?)",
         [error.line, error.error_type, error.reason, head.decode("latin-1")],
     )
+
+
+def _reject_lines(
+    conn: duckdb.DuckDBPyConnection, path: Path, error: UnreadableFileError, header_lines: int
+) -> int:
+    """Each non-blank line after the header of a UTF-8 text file, rejected with the reason;
+    how many (0 when the file is not UTF-8)."""
+    try:
+        conn.execute(
+            f"""
+            insert into _stage_rejects
+            select line, ?, ?, left(text, 2000)
+            from (
+                select row_number() over () as line, text
+                from read_csv(
+                    {sql_literal(str(path))}, columns = {{'text': 'VARCHAR'}},
+                    header = false, auto_detect = false, delim = '\x1e\x1f',
+                    quote = '', escape = '', encoding = 'utf-8', strict_mode = false,
+                    null_padding = true, max_line_size = {MAX_LINE_BYTES}
+                )
+            )
+            where line > ? and trim(coalesce(text, '')) <> ''
+            """,
+            [error.error_type, error.reason, header_lines],
+        )
+    except duckdb.Error:
+        conn.execute("delete from _stage_rejects")
+        return 0
+    return conn.execute("select count(*) from _stage_rejects").fetchone()[0]
 
 
 # --- writing the staged file into raw, audit and the manifest -----------------------------
