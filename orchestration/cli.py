@@ -50,6 +50,14 @@ def _build(args: argparse.Namespace) -> int:
     except ValueError as error:  # an unknown target, or CES_NOW not a date or time
         print(f"ces build: {error}", file=sys.stderr)
         return 2
+    if not settings.landing_dir.is_dir():
+        # a typo in --landing would otherwise publish an empty warehouse with exit 0
+        print(
+            f"ces build: landing folder {settings.landing_dir} does not exist "
+            "(--landing or CES_LANDING_DIR); nothing was built",
+            file=sys.stderr,
+        )
+        return 1
     print(f"building {location} from {settings.landing_dir} ...", flush=True)
     outcome = run_build(
         settings,

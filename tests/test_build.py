@@ -305,3 +305,16 @@ def test_the_serving_copy_takes_only_the_rows_rewritten_since_the_previous_copy(
     publish_serving_copy(warehouse, serving, keys)
     assert "extra" not in serving_tables(serving)
     assert serving_tables(serving) == serving_tables(warehouse)
+
+
+def test_a_landing_folder_that_does_not_exist_fails_the_build_before_it_starts(tmp_path, capsys):
+    from orchestration.cli import main
+
+    missing = tmp_path / "DOES_NOT_EXIST"
+    code = main(["build", "--landing", str(missing), "--warehouse", str(tmp_path / "wh")])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"ces build: landing folder {missing} does not exist (--landing or CES_LANDING_DIR); "
+        "nothing was built\n"
+    )
+    assert not (tmp_path / "wh").exists()
