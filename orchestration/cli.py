@@ -84,15 +84,14 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _reload(args: argparse.Namespace) -> int:
-    from orchestration.reload import ReloadError, files_to_reload, reload_files
+    from orchestration.reload import reload_landing_files
 
     try:
         settings = Settings.from_env(
             landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
         )
-        paths = files_to_reload(settings, args.files, args.source)
-        results = reload_files(settings, paths)
-    except (ValueError, ReloadError) as error:
+        results = reload_landing_files(settings, args.files, args.source)
+    except ValueError as error:  # ReloadError, SourceConfigError, a bad CES_NOW
         print(f"ces reload: {error}", file=sys.stderr)
         return 2
     for r in results:

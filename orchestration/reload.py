@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchestration.ingest.contract import STREAMS
 from orchestration.ingest.loader import FileLoadResult, load_stream
-from orchestration.ingest.sources import SourceConfigError, load_source_configs
+from orchestration.ingest.sources import SourceConfig, load_source_configs
 from orchestration.settings import Settings
 
 
@@ -25,12 +25,21 @@ class ReloadError(ValueError):
     reads, an unknown source config)."""
 
 
-def files_to_reload(settings: Settings, paths: list[str], source: str | None) -> list[str]:
+def reload_landing_files(
+    settings: Settings, paths: list[str], source: str | None
+) -> list[FileLoadResult]:
+    """Reload `paths` and every file of the source config `source` (files_to_reload)."""
+    sources = load_source_configs()
+    return reload_files(settings, files_to_reload(settings, paths, source, sources), sources)
+
+
+def files_to_reload(
+    settings: Settings, paths: list[str], source: str | None, sources: list[SourceConfig]
+) -> list[str]:
     """The landing files to reload, relative to the landing folder: each of `paths`
     (relative to the landing folder or to the working directory), and every file the
     source config `source` reads."""
     landing = settings.landing_dir.resolve()
-    sources = load_source_configs()
     chosen: list[str] = []
     for given in paths:
         candidates = [Path(given), landing / given]
@@ -62,16 +71,14 @@ def files_to_reload(settings: Settings, paths: list[str], source: str | None) ->
     return sorted(set(chosen))
 
 
-def reload_files(settings: Settings, relative_paths: list[str]) -> list[FileLoadResult]:
+def reload_files(
+    settings: Settings, relative_paths: list[str], sources: list[SourceConfig]
+) -> list[FileLoadResult]:
     """Read the files again into every stream that reads them, each in one transaction
     replacing its earlier load."""
     from orchestration.engines import engine_for
 
     settings.export_env()
-    try:
-        sources = load_source_configs()
-    except SourceConfigError as error:
-        raise ReloadError(str(error)) from None
     results: list[FileLoadResult] = []
     with engine_for(settings).ingesting() as (conn, sink):
         for stream in STREAMS.values():

@@ -26,6 +26,7 @@ from orchestration.ingest.contract import SURVEY_RESPONSES, TICKETS
 from orchestration.ingest.loader import load_stream
 from orchestration.registry import check_registry
 from orchestration.settings import PROJECT_DIR
+from tests.test_build import serving_tables
 from tests.test_postgres import same_value
 
 COLUMNS = SURVEY_RESPONSES.columns
@@ -601,17 +602,6 @@ def _stage_seconds(log: str) -> dict[str, float]:
     }
 
 
-def _serving_counts(path: Path) -> dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
-            ).fetchall()
-        ]
-        return {n: conn.execute(f"select count(*) from marts.{n}").fetchone()[0] for n in names}
-
-
 # Columns that say when a row was loaded, rejected, written or built: they differ between two
 # builds of the same files.
 WHEN_COLUMNS = ("loaded_at", "rejected_at", "refreshed_at", "built_at", "last_seen_at")
@@ -722,8 +712,7 @@ def test_sigkill_at_random_points_never_breaks_the_serving_copy_and_a_rerun_reco
         stages.append(stage)
         serving = killed / "ces_marts.duckdb"
         if serving.exists():
-            counts = _serving_counts(serving)
-            assert counts["fct_ces_responses"] > 0, counts
+            assert serving_tables(serving)["fct_ces_responses"], stage
     print(f"kills: {len(stages)} of {attempts} attempts; steps of the reference: {seconds}")
     print(f"steps at kill: {sorted(stages)}")
     assert len(stages) >= KILLS, (attempts, stages)

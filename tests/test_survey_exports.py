@@ -600,6 +600,9 @@ def test_connector_wrapped_zendesk_records_are_unwrapped_and_their_messages_coun
          "_fivetran_deleted": True},
         # Estuary: the record with its _meta
         {**zendesk_ticket(5, None), "_meta": {"uuid": "d1", "op": "u"}},
+        # an Airbyte CDC tombstone: the deletion is in the record, not in its wrapping
+        {"_airbyte_ab_id": "a3",
+         "_airbyte_data": {**zendesk_ticket(6, None), "_ab_cdc_deleted_at": "2026-03-04"}},
         # a raw-table row whose record is not JSON: rejected, not lost
         {"_airbyte_ab_id": "a2", "_airbyte_data": "{not json"},
     ]  # fmt: skip
@@ -613,13 +616,13 @@ def test_connector_wrapped_zendesk_records_are_unwrapped_and_their_messages_coun
         ("ZD-3",),
         ("ZD-5",),
     ]
-    assert (tickets.rows_landed, tickets.rows_accepted, tickets.rows_rejected) == (7, 4, 1)
+    assert (tickets.rows_landed, tickets.rows_accepted, tickets.rows_rejected) == (8, 4, 1)
     assert tickets.skipped == {
         "connector message, not a record": 1,
-        "deleted in Zendesk (connector tombstone)": 1,
+        "deleted in Zendesk (connector tombstone)": 2,
     }
     assert conn.execute("select line, error_type from audit.rejected_rows").fetchall() == [
-        (7, "not_an_object")
+        (8, "not_an_object")
     ]
 
 

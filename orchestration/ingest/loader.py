@@ -6,8 +6,9 @@ Guarantees (tested in tests/test_ingest.py):
 - per file, rows landed = rows loaded into raw + rows rejected;
 - a file whose content (sha256) was already loaded for the stream is not read again;
 - a bad record never stops the good records of its file from loading;
-- a file that cannot be read at all is quarantined (status `quarantined`, one whole-file
-  reject with the reason) and never stops the other files; it is read again next run.
+- a file that cannot be read at all is quarantined (status `quarantined`, each of its
+  records rejected with the reason) and never stops the other files; it is read again
+  next run.
 
 The loader owns discovery, hashing, the file's transaction, the raw / audit writes and the
 manifest; reading a file is its reader's (orchestration/ingest/readers/: one per format,
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
@@ -45,11 +44,11 @@ from orchestration.ingest.staging import (
     FileLoadResult,
     LandingFile,
     UnreadableFileError,
-    copy_as_utf8_lf,
     create_reject_stage,
     drop_tables,
     file_sha256,
     scan_file,
+    utf8_copy,
 )
 from orchestration.sql import sql_identifier, sql_literal
 
@@ -369,18 +368,17 @@ def _stage_unreadable(
     drop_tables(conn, "_stage")
     create_reject_stage(conn)
     binary = facts.has_nul or path.suffix.lower() in (".parquet", ".json")
-    if not binary and _reject_lines(conn, path, error, header_lines) == 0:
-        # not UTF-8 (DuckDB has no Windows-1252): each line as UTF-8, else Windows-1252
-        handle, name = tempfile.mkstemp(prefix="ces-unreadable-", suffix=".txt")
-        os.close(handle)
-        copy = Path(name)
-        try:
-            copy_as_utf8_lf(path, copy, "windows-1252")
-            _reject_lines(conn, copy, error, header_lines)
-        finally:
-            copy.unlink(missing_ok=True)
-    if conn.execute("select count(*) from _stage_rejects").fetchone()[0]:
-        return
+    if not binary:
+        rejected = _reject_lines(conn, path, error, header_lines)
+        if not rejected:
+            # not UTF-8 (DuckDB has no Windows-1252): each line as UTF-8, else Windows-1252
+            copy, _ = utf8_copy(path, "windows-1252")
+            try:
+                rejected = _reject_lines(conn, copy, error, header_lines)
+            finally:
+                copy.unlink(missing_ok=True)
+        if rejected:
+            return
     with path.open("rb") as handle:
         head = handle.read(200)
     conn.execute(

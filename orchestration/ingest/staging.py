@@ -121,10 +121,7 @@ class LandingFile:
         self.result.encoding = decoding
         if decoding == "utf-8" and not self.facts.line_endings_to_normalise:
             return "utf-8"
-        handle, name = tempfile.mkstemp(prefix="ces-text-", suffix=self.path.suffix)
-        os.close(handle)
-        self._copy = Path(name)
-        fallback_lines = copy_as_utf8_lf(self.source_path, self._copy, decoding)
+        self._copy, fallback_lines = utf8_copy(self.source_path, decoding)
         self.path = self._copy
         facts = self.facts
         if facts.line_endings_to_normalise:
@@ -235,6 +232,19 @@ def _latin1_for_undefined(error: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("ces_latin1", _latin1_for_undefined)
+
+
+def utf8_copy(source: Path, decoding: str) -> tuple[Path, int]:
+    """A temporary UTF-8 copy of `source` with LF line breaks (copy_as_utf8_lf), which the
+    caller deletes, and the lines it read as Windows-1252."""
+    handle, name = tempfile.mkstemp(prefix="ces-text-", suffix=source.suffix)
+    os.close(handle)
+    copy = Path(name)
+    try:
+        return copy, copy_as_utf8_lf(source, copy, decoding)
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
 
 
 def copy_as_utf8_lf(source: Path, target: Path, decoding: str) -> int:

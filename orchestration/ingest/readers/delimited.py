@@ -104,16 +104,20 @@ class HeaderColumns:
         self.positions: dict[str, int] = {}
         for i, name in enumerate(header):
             self.positions.setdefault(column_key(name), i)
+        # the numbered names of a name that appears more than once ("Q1 (1)", "Q1 (2)")
+        self.numbered: dict[str, list[str]] = {}
+        for name in header:
+            found = re.fullmatch(r"(.*) \((\d+)\)", name.strip())
+            if found:
+                self.numbered.setdefault(column_key(found.group(1)), []).append(name)
         self.missing: list[str] = []
         self.used: set[int] = set()
 
     def __call__(self, name: str) -> str:
         position = self.positions.get(column_key(name))
         if position is None:
-            numbered = [n for n in self.header if column_key(n).startswith(column_key(name) + " (")]
-            if len(numbered) > 1 and all(
-                column_key(n)[len(column_key(name)) + 2 : -1].isdigit() for n in numbered
-            ):
+            numbered = self.numbered.get(column_key(name), [])
+            if len(numbered) > 1:
                 raise UnreadableFileError(
                     "duplicate_column",
                     f"column {name!r} appears {len(numbered)} times in the header: name the one "

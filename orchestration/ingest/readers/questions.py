@@ -174,10 +174,10 @@ def answer_selects(
         if column.touchpoint is not None:
             fields["touchpoint"] = sql_literal(column.touchpoint)
         selects.append(
-            f"select _rec, _line, {contract_select(stream, fields)}, {{extra}} as _extra "
+            f"select _rec, _line, {contract_select(stream, fields)}, {extra} as _extra "
             f"from _src where ({where}) and {answer} is not null"
         )
-    return " union all ".join(s.replace("{extra}", extra) for s in selects)
+    return " union all ".join(selects)
 
 
 def unanswered_sql(columns: HeaderColumns, answers: list[AnswerColumn]) -> str:

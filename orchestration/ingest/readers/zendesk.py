@@ -165,42 +165,33 @@ class ZendeskReader:
             )
             drop_tables(conn, "_jsonl")
         messages = ", ".join(sql_literal(t) for t in AIRBYTE_TYPES)
-        skipped = dict(
-            conn.execute(
-                f"""
-                select case when (_raw->>'$.type') in ({messages}) then '{CONNECTOR_MESSAGE}'
-                            else '{DELETED}' end, count(*)
-                from _zd
-                where (_raw->>'$.type') in ({messages})
-                   or (_raw->>'$._fivetran_deleted') = 'true'
-                   or (_raw->>'$._ab_cdc_deleted_at') is not null
-                group by 1
-                """
-            ).fetchall()
-        )
+        # one pass: the record unwrapped, whether it is skipped (a connector message, a
+        # tombstone in the record) and whether it is a rating, held as a ticket holding it
         conn.execute(
             f"""
             create or replace temp table _zd as
-            select _rec, _line, _metric_sets, _doc, {IS_RATING} as _is_rating
-            from (select *, {UNWRAPPED} as _doc from _zd)
-            where (_raw->>'$.type') is null or (_raw->>'$.type') not in ({messages})
-            """
-        )
-        conn.execute(
-            "delete from _zd where (_doc->>'$._fivetran_deleted') = 'true' "
-            "or (_doc->>'$._ab_cdc_deleted_at') is not null"
-        )
-        conn.execute(
-            """
-            create or replace temp table _zd as
-            select _rec, _line, _metric_sets, _is_rating,
+            select _rec, _line, _metric_sets, _skip, _is_rating,
                    case when _is_rating then json_object(
                        'id', _doc->'$.ticket_id', 'url', _doc->'$.url',
                        'requester_id', _doc->'$.requester_id', 'satisfaction_rating', _doc
                    ) else _doc end as _doc
-            from _zd
+            from (
+                select *, {IS_RATING} as _is_rating,
+                    case
+                        when (_raw->>'$.type') in ({messages}) then '{CONNECTOR_MESSAGE}'
+                        when (_doc->>'$._fivetran_deleted') = 'true'
+                            or (_doc->>'$._ab_cdc_deleted_at') is not null then '{DELETED}'
+                    end as _skip
+                from (select *, {UNWRAPPED} as _doc from _zd)
+            )
             """
         )
+        skipped = dict(
+            conn.execute(
+                "select _skip, count(*) from _zd where _skip is not null group by 1"
+            ).fetchall()
+        )
+        conn.execute("delete from _zd where _skip is not null")
         conn.execute(
             """
             insert into _stage_rejects
