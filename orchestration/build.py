@@ -151,12 +151,29 @@ def run_build(
 
 
 def _root_cause(error) -> str:
-    """The innermost error's message: Dagster wraps the step's own exception."""
+    """The innermost error's message: Dagster wraps the step's own exception. The project's
+    own errors (a Failure raised by a step, a config error) are written for the reader and
+    lose their qualified class name; anything else keeps its class's short name."""
     if error is None:
         return ""
     while error.cause is not None:
         error = error.cause
-    return error.message.strip()
+    message = error.message.strip()
+    qualified, _, rest = message.partition(": ")
+    if error.cls_name and rest and qualified.endswith(error.cls_name):
+        own = qualified.startswith("orchestration.") or error.cls_name == "Failure"
+        message = rest if own else f"{error.cls_name}: {rest}"
+    return message
+
+
+def _merge_errors(errors: list[str]) -> list[str]:
+    """'step: message' lines with the same message (one bad config fails every stream's
+    ingest step) as one line naming every step."""
+    steps_by_message: dict[str, list[str]] = {}
+    for error in errors:
+        step, _, message = error.partition(": ")
+        steps_by_message.setdefault(message, []).append(step)
+    return [f"{', '.join(names)}: {message}" for message, names in steps_by_message.items()]
 
 
 def _indent(text: str) -> str:
@@ -245,9 +262,13 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
         )
     lines += [f"  FAILED check {text}" for text in outcome.checks_failed]
     lines += [f"  WARNING check {text}" for text in outcome.checks_warned]
-    lines += [f"  ERROR {message}" for message in outcome.errors]
+    lines += [
+        "  ERROR " + message.replace("\n", "\n    ") for message in _merge_errors(outcome.errors)
+    ]
     if outcome.dbt_log and (outcome.errors or outcome.checks_failed):
         lines.append(f"dbt's log of this run: {outcome.dbt_log}")
+    if outcome.dbt_log and outcome.errors:
+        lines.append("Dagster's run log with stack traces: run again with --verbose")
     engine = engine_for(settings)
     lines.append(engine.publish_summary(outcome.published))
     if outcome.report:
@@ -283,12 +304,19 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
             lines += ["", "answers kept out of the facts (see audit.audit_rejected_answers):"]
             lines += [f"  {reason:<46}{count:>8,}" for reason, count in summary["answer_reasons"]]
         info = summary["build_info"]
-        if info is not None:
+        if not outcome.published:
+            # what the warehouse holds may be half rebuilt: not this build's result
+            lines += [
+                "",
+                "data, freshness and hotspots not shown: this build did not publish; the "
+                "serving copy and the report still show the last published build",
+            ]
+        elif info is not None:
             lines += ["", f"data: {coverage.freshness_sentence(info)}"]
             note = coverage.coverage_sentence(info)
             if note:
                 lines.append(f"  {note}")
-        if summary["hotspots"]:
+        if summary["hotspots"] and outcome.published:
             month = summary["hotspots"][0][0]
             lines += ["", f"effort hotspots, {month:%B %Y} (1 = hardest; ease on 1-7):"]
             for _, rank, touchpoint, n, mean, change, comparison, low in summary["hotspots"]:

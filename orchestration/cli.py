@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -50,19 +51,17 @@ def _build(args: argparse.Namespace) -> int:
     except ValueError as error:  # an unknown target, or CES_NOW not a date or time
         print(f"ces build: {error}", file=sys.stderr)
         return 2
-    if not settings.landing_dir.is_dir():
-        # a typo in --landing would otherwise publish an empty warehouse with exit 0
-        print(
-            f"ces build: landing folder {settings.landing_dir} does not exist "
-            "(--landing or CES_LANDING_DIR); nothing was built",
-            file=sys.stderr,
-        )
+    refused = _refused_folders(settings)
+    if refused:
+        print(f"ces build: {refused}; nothing was built", file=sys.stderr)
         return 1
     print(f"building {location} from {settings.landing_dir} ...", flush=True)
     outcome = run_build(
         settings,
         full_refresh=args.full_refresh,
-        log_level="INFO" if args.verbose else "WARNING",
+        # Dagster's own console log (stack traces included) only with --verbose: the
+        # progress lines and the summary name every failure once.
+        log_level="INFO" if args.verbose else "CRITICAL",
         reprocess_from=args.reprocess_from and args.reprocess_from.isoformat(),
         reprocess_to=args.reprocess_to and args.reprocess_to.isoformat(),
         progress=not args.quiet,
@@ -83,6 +82,33 @@ def _build(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _refused_folders(settings: Settings) -> str | None:
+    """Why the build cannot start with these folders (checked before anything is built,
+    so a typo or a read-only mount is one clear line, not a traceback), or None."""
+    if not settings.landing_dir.is_dir():
+        # a typo in --landing would otherwise publish an empty warehouse with exit 0
+        landing = settings.landing_dir
+        return f"landing folder {landing} does not exist (--landing or CES_LANDING_DIR)"
+    unwritable = _unwritable(settings.warehouse_dir)
+    if unwritable:
+        return (
+            f"warehouse folder {settings.warehouse_dir} cannot be written ({unwritable}; "
+            "--warehouse or CES_WAREHOUSE_DIR)"
+        )
+    return None
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why a file cannot be created in `folder` (made if missing), or None when it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def _reload(args: argparse.Namespace) -> int:
     from orchestration.reload import reload_landing_files
 
@@ -90,6 +116,10 @@ def _reload(args: argparse.Namespace) -> int:
         settings = Settings.from_env(
             landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
         )
+        refused = _refused_folders(settings)
+        if refused:
+            print(f"ces reload: {refused}; nothing was reloaded", file=sys.stderr)
+            return 1
         results = reload_landing_files(settings, args.files, args.source)
     except ValueError as error:  # ReloadError, SourceConfigError, a bad CES_NOW
         print(f"ces reload: {error}", file=sys.stderr)
@@ -133,9 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="write deterministic sample landing files")
     sample.add_argument("--out", required=True, help="landing folder to write into")
-    sample.add_argument("--responses", type=int, default=200_000, help="answers to write")
-    sample.add_argument("--days", type=int, default=365, help="days of data, ending at --end")
-    sample.add_argument("--seed", type=int, default=42, help="same seed, same files")
+    sample.add_argument(
+        "--responses", type=int, default=200_000, help="answers to write (default %(default)s)"
+    )
+    sample.add_argument(
+        "--days", type=int, default=365, help="days of data, ending at --end (default %(default)s)"
+    )
+    sample.add_argument(
+        "--seed", type=int, default=42, help="same seed, same files (default %(default)s)"
+    )
     sample.add_argument(
         "--end",
         type=date.fromisoformat,
@@ -145,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--id-offset",
         type=int,
         default=0,
-        help="shift every id by this much (a second sample then adds rather than re-sends)",
+        help="shift every id by this much (a second sample then adds rather than re-sends; "
+        "default %(default)s)",
     )
+    sample.add_argument("--verbose", action="store_true", help="stack trace of any error")
     sample.set_defaults(handler=_sample)
 
     build = commands.add_parser("build", help="ingest new landing files and build every model")
@@ -181,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the report in headless Chromium and fail when a chart is not drawn "
         "(about 2 s; make test does, scheduled builds skip it)",
     )
-    build.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    build.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Dagster's run log and the stack trace of any error",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     build.set_defaults(handler=_build)
 
@@ -198,7 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     reload.add_argument(
         "--no-build", action="store_true", help="only replace the files' rows; build later"
     )
-    reload.add_argument("--verbose", action="store_true", help="show Dagster's run log")
+    reload.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Dagster's run log and the stack trace of any error",
+    )
     reload.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     reload.set_defaults(handler=_reload)
     return parser
@@ -206,7 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"ces {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        # One line naming what failed; the stack trace only when asked for.
+        if getattr(args, "verbose", False):
+            raise
+        print(f"ces {args.command}: {_describe(error)}", file=sys.stderr)
+        print(f"(ces {args.command} --verbose shows the stack trace)", file=sys.stderr)
+        return 1
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.strerror or error}: {error.filename}"
+    return f"{type(error).__name__}: {error}"
 
 
 if __name__ == "__main__":

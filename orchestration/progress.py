@@ -70,21 +70,42 @@ class DbtLogTee:
         self.log.flush()
 
 
+NOTES_PER_STEP = 5
+
+
 class ProgressHandler(logging.Handler):
     """Turns Dagster's structured events into short progress lines."""
 
     def __init__(self, stream=None) -> None:
         super().__init__(logging.DEBUG)
         self.stream = stream or sys.stderr
+        self._notes: dict[str | None, int] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
         if event is None:
+            if record.levelno == logging.WARNING and meta.get("orig_message"):
+                self.note(meta.get("step_key"), str(meta["orig_message"]))
             return
         line = self.describe(event, meta.get("step_key"))
         if line:
             _write(self.stream, f"{_elapsed()} {line}\n")
+
+    def note(self, step_key: str | None, message: str) -> None:
+        """A step's own warning (a file loaded with rejects, say). Dagster's console log is
+        off unless --verbose, so the first few of each step are shown here; its errors are
+        in the summary."""
+        shown = self._notes[step_key] = self._notes.get(step_key, 0) + 1
+        if shown <= NOTES_PER_STEP:
+            text = message.strip().replace("\n", "\n" + " " * 22)
+            _write(self.stream, f"{_elapsed()}   note    {text}\n")
+        elif shown == NOTES_PER_STEP + 1:
+            _write(
+                self.stream,
+                f"{_elapsed()}   note    (more notes of this step: ces build --verbose shows "
+                "them; audit.audit_file_outcomes has every file's outcome)\n",
+            )
 
     @staticmethod
     def describe(event: dg.DagsterEvent, step_key: str | None) -> str | None:

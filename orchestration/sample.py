@@ -455,7 +455,8 @@ def _copy(conn: duckdb.DuckDBPyConnection, query: str, path: Path, fmt: str) -> 
 def _write_files(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
     files: list[Path] = []
     response_cols = ", ".join(RESPONSE_COLUMNS)
-    for index, period in enumerate(_periods(conn, "answers")):
+    periods = _periods(conn, "answers")
+    for index, period in enumerate(periods):
         fmt = FORMATS[index % len(FORMATS)]
         path = out_dir / "survey_responses" / f"responses_{period}.{fmt}"
         _copy(
@@ -468,7 +469,9 @@ def _write_files(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
             _append_broken_lines(path, period)
         files.append(path)
     if conn.execute("select count(*) from answers where is_resent").fetchone()[0]:
-        path = out_dir / "survey_responses" / "responses_resent.csv"
+        # named by the sample's span: a later sample's re-sends never overwrite this file
+        span = periods[0] if len(periods) == 1 else f"{periods[0]}_to_{periods[-1]}"
+        path = out_dir / "survey_responses" / f"responses_resent_{span}.csv"
         _copy(
             conn,
             f"select {response_cols} from answers where is_resent order by i",

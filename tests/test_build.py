@@ -318,3 +318,59 @@ def test_a_landing_folder_that_does_not_exist_fails_the_build_before_it_starts(t
         "nothing was built\n"
     )
     assert not (tmp_path / "wh").exists()
+
+
+def test_a_warehouse_folder_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path, capsys):
+    """A read-only mount or a path through a file: one line naming the folder, exit 1."""
+    from orchestration.cli import main
+
+    (tmp_path / "landing").mkdir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    warehouse = blocker / "wh"
+    code = main(["build", "--landing", str(tmp_path / "landing"), "--warehouse", str(warehouse)])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"ces build: warehouse folder {warehouse} cannot be written (Not a directory; "
+        "--warehouse or CES_WAREHOUSE_DIR); nothing was built\n"
+    )
+
+
+def test_a_config_error_is_printed_once_without_stack_traces_and_old_hotspots_are_not_shown(
+    built_warehouse, tmp_path, capsys, monkeypatch
+):
+    """One bad source config fails both ingest steps: the summary names it once (both steps
+    on one line), no Dagster stack trace is printed without --verbose, and the warehouse's
+    hotspots (of the earlier build) are not printed as this build's result."""
+    import shutil
+
+    from orchestration.cli import main
+    from orchestration.ingest.readers.fields import SourceConfigError
+
+    warehouse = tmp_path / "wh"
+    shutil.copytree(built_warehouse, warehouse)
+    message = "config/sources/acme.yml: top level: unknown key(s) delimeter; allowed: [...]"
+
+    def broken_configs():
+        raise SourceConfigError(message)
+
+    monkeypatch.setattr("orchestration.assets.ingest.load_source_configs", broken_configs)
+    location = ["--landing", str(built_warehouse.parent / "landing"), "--warehouse", str(warehouse)]
+    assert main(["build", *location]) == 1
+    out, err = capsys.readouterr()
+    printed = out + err
+    assert printed.count("delimeter") == 1, printed
+    assert f"  ERROR raw_survey_responses, raw_tickets: {message}\n" in out
+    for noise in ("Traceback", "Stack Trace", "SourceConfigError", "dagster - ERROR"):
+        assert noise not in printed
+    assert "effort hotspots" not in out
+    assert "data, freshness and hotspots not shown: this build did not publish" in out
+    # the serving copy of the earlier build is still there, untouched
+    assert serving_tables(warehouse / "ces_marts.duckdb") == serving_tables(
+        built_warehouse / "ces_marts.duckdb"
+    )
+
+    # --verbose: Dagster's log with the stack trace, for whoever debugs it
+    assert main(["build", *location, "--verbose", "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "Stack Trace" in out + err

@@ -110,6 +110,26 @@ def test_the_sample_ends_yesterday_by_the_clock_and_a_given_end_is_deterministic
     ]
 
 
+def test_a_later_one_day_sample_never_reuses_a_file_name_of_the_first(tmp_path, sample):
+    """Copying a top-up sample into the landing folder adds files, never overwrites one:
+    the re-sends file is named by the sample's span."""
+    from datetime import date
+
+    out, _ = sample
+    top_up = generate_sample(
+        tmp_path / "top_up",
+        responses=2000,
+        days=1,
+        seed=5,
+        end_date=date(2026, 11, 1),
+        id_offset=10_000_000,
+    )
+    names = {p.name for p in top_up.files}
+    assert "responses_resent_2026-11-01.csv" in names
+    assert "responses_resent_2026-07_to_2026-10.csv" in {p.name for p in out.rglob("*")}
+    assert names.isdisjoint(p.name for p in out.rglob("*"))
+
+
 def test_every_format_and_several_files_per_folder(sample):
     out, summary = sample
     for folder in ("survey_responses", "tickets"):
