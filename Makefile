@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## build: install, write sample landing data if the landing folder is empty, run the whole graph once
-build: $(STAMP) chromium
+build: $(STAMP)
 	@if [ -z "$$(find "$(LANDING)" -type f 2>/dev/null | head -n 1)" ]; then \
 		echo "Landing folder $(LANDING) is empty: writing sample data"; \
 		$(BIN)/ces sample --out "$(LANDING)" --responses $(SAMPLE_RESPONSES) --days $(SAMPLE_DAYS); \

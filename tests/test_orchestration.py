@@ -85,6 +85,48 @@ def test_the_landing_sensor_requests_a_run_for_new_or_changed_files_only(setting
     assert "tickets/t.jsonl" not in request.run_key
 
 
+def test_the_landing_sensor_starts_from_what_the_warehouse_has_already_loaded(
+    built_warehouse, tmp_path, monkeypatch
+):
+    """First start after `make build` (no cursor): the files the manifest holds with the
+    same path and content trigger nothing; a file changed since, and a new one, do."""
+    import shutil
+
+    from orchestration.sensors import build_landing_sensor
+
+    landing = tmp_path / "landing"
+    shutil.copytree(built_warehouse.parent / "landing", landing)
+    for name in ("CES_DBT_TARGET", "CES_LANDING_DIR", "CES_WAREHOUSE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env(landing_dir=landing, warehouse_dir=built_warehouse)
+    files = sorted(p for p in landing.rglob("*") if p.is_file())
+    assert len(files) >= 7
+
+    sensor = build_landing_sensor(settings)
+    first = sensor.evaluate_tick(dg.build_sensor_context(cursor=None))
+    assert first.run_requests == []
+    assert first.skip_message == f"no new or changed files among {len(files)} landing files"
+    assert len(json.loads(first.cursor)) == len(files)
+
+    # loaded, then changed in place (same size: only the hash can tell) and a new file
+    changed = next(p for p in files if p.suffix == ".csv")
+    text = changed.read_text()
+    changed.write_text(text[:-2] + ("9" if text[-2] != "9" else "8") + text[-1])
+    write(landing / "survey_responses" / "late.csv", "response_id\nR1\n")
+    fresh = build_landing_sensor(settings).evaluate_tick(dg.build_sensor_context(cursor=None))
+    (request,) = fresh.run_requests
+    assert request.tags["ces/new_files"] == "2"
+    assert f"{changed.relative_to(landing).as_posix()}@" in request.run_key
+    assert "survey_responses/late.csv@" in request.run_key
+
+    # no warehouse yet: every file is new, as before
+    empty = Settings.from_env(landing_dir=landing, warehouse_dir=tmp_path / "no_warehouse")
+    (request,) = (
+        build_landing_sensor(empty).evaluate_tick(dg.build_sensor_context(cursor=None)).run_requests
+    )
+    assert request.tags["ces/new_files"] == str(len(files) + 1)
+
+
 def test_every_step_touching_the_warehouse_is_in_the_single_writer_pool(dbt_manifest, settings):
     from orchestration.definitions import build_definitions
 
