@@ -7,12 +7,20 @@
     DuckDB, PostgreSQL and Spark; tests/test_insights.py checks every formula against scipy.
 -#}
 
+{#- The smallest variance (on the 1-7 ease scale) that counts as spread. Identical answers
+    have none, but a variance from running sums of squares (the period tables keep sums so
+    they can be added up incrementally) comes out as rounding noise of 1e-14 or so; a
+    group of up to a million answers with one answer 0.06 away (a 0-100 scale's step)
+    still has 3.6e-9. -#}
+{% macro min_variance() -%}1e-10{%- endmacro %}
+
 {#- Welch's squared standard error of a difference of means, null when the test is not
     made: fewer than two answers or no variance on either side (a group of identical
-    answers has no spread to test against). -#}
+    answers has no spread to test against: min_variance). -#}
 {% macro welch_se2(var1, n1, var2, n2) -%}
     (case
-        when {{ n1 }} >= 2 and {{ n2 }} >= 2 and {{ var1 }} > 0 and {{ var2 }} > 0
+        when {{ n1 }} >= 2 and {{ n2 }} >= 2
+            and {{ var1 }} > {{ min_variance() }} and {{ var2 }} > {{ min_variance() }}
             then {{ var1 }} / {{ n1 }} + {{ var2 }} / {{ n2 }}
     end)
 {%- endmacro %}
@@ -114,7 +122,7 @@
 {% macro hedges_g(mean1, var1, n1, mean2, var2, n2) -%}
     {%- set pooled = '((' ~ n1 ~ ' - 1) * coalesce(' ~ var1 ~ ', 0) + (' ~ n2 ~ ' - 1) * coalesce(' ~ var2 ~ ', 0)) / (' ~ n1 ~ ' + ' ~ n2 ~ ' - 2)' -%}
     (case
-        when {{ n1 }} >= 1 and {{ n2 }} >= 1 and {{ n1 }} + {{ n2 }} >= 3 and {{ pooled }} > 0
+        when {{ n1 }} >= 1 and {{ n2 }} >= 1 and {{ n1 }} + {{ n2 }} >= 3 and {{ pooled }} > {{ min_variance() }}
             then ({{ mean1 }} - {{ mean2 }}) / sqrt({{ pooled }})
                 * (1 - cast(3 as {{ type_double() }}) / (4 * ({{ n1 }} + {{ n2 }}) - 9))
     end)

@@ -35,7 +35,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "language",
     ),
     "scale_labels": ("label_set", "label", "value"),
-    "touchpoints": ("touchpoint_id", "touchpoint_name", "journey_stage"),
+    "touchpoints": ("touchpoint_id", "touchpoint_name", "journey_stage", "report_color"),
     "comment_themes": ("theme_id", "theme_label", "language", "match_type", "pattern"),
 }
 # Codes matched against landing data: no blanks at either end, not empty.
@@ -303,6 +303,17 @@ def check_registry(seeds_dir: Path) -> list[Problem]:
         "touchpoint_id",
         problems,
     )
+    for row in rows["touchpoints"]:
+        color = row.values["report_color"]
+        if color and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+            problems.append(
+                Problem(
+                    touchpoints_file,
+                    row.line,
+                    "report_color",
+                    f"report_color {color!r} is not #rrggbb (six hex digits) or empty",
+                )
+            )
     themes_file = "seeds/comment_themes.csv"
     theme_labels: dict[str, tuple[str, int]] = {}
     for row in rows["comment_themes"]:

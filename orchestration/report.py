@@ -4,7 +4,9 @@
 asset). Every number on it is read from what BI users read (the serving copy on DuckDB,
 the marts schema on PostgreSQL) by plain selects of the marts; Python formats, it never
 computes a metric. The one figure that is not a mart column, the correlation across
-touchpoint-months in the CES vs CSAT chart, is SQL's `corr()` over the mart's rows.
+touchpoint-months in the CES vs CSAT chart, is computed in SQL over the mart's rows,
+each month weighted by its CES answers. Each touchpoint keeps one colour on every chart
+and every build: the registry's `report_color`, else one derived from its id.
 
 Charts are Vega-Lite specs made with altair; the Vega, Vega-Lite and vega-embed
 JavaScript is inlined once (vl-convert's bundle), so the page opens offline from a file.
@@ -15,6 +17,7 @@ The page records its own state for the browser check (`check_in_browser`): the
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -60,10 +63,29 @@ QUERIES = {
         where p.period_grain = 'month'
         order by p.period_start, t.touchpoint_name
     """,
+    # Pearson's r of CES index and CSAT % satisfied over the touchpoint-months, each
+    # weighted by its CES answers: a month of 1 answer must not count as much as one of
+    # 1,000 (sum w(x - mx)(y - my) / sqrt(sum w(x - mx)^2 * sum w(y - my)^2)).
     "ces_csat_corr": """
-        select corr(ces_index, csat_pct_satisfied), count(csat_pct_satisfied)
-        from marts.fct_ces_touchpoint_period
-        where period_grain = 'month' and period_start <= ?
+        with points as (
+            select n_responses * 1.0 as w, ces_index as x, csat_pct_satisfied as y
+            from marts.fct_ces_touchpoint_period
+            where period_grain = 'month' and period_start <= ?
+                and csat_pct_satisfied is not null and ces_index is not null
+        ),
+        means as (
+            select sum(w * x) / sum(w) as mx, sum(w * y) / sum(w) as my from points
+        )
+        select
+            sum(w * (x - mx) * (y - my))
+                / nullif(sqrt(sum(w * (x - mx) * (x - mx)) * sum(w * (y - my) * (y - my))), 0),
+            count(*)
+        from points cross join means
+    """,
+    "touchpoints": """
+        select touchpoint_id, touchpoint_name, report_color
+        from marts.dim_touchpoint
+        order by touchpoint_id
     """,
     "drivers": """
         select driver, driver_label, bucket, bucket_order, n_tickets, n_responses,
@@ -146,6 +168,15 @@ class ReportData:
     # many difficult answers of that month have a comment
     difficult_themes: list[dict[str, Any]] = field(default_factory=list)
     difficult_comments: int = 0
+    touchpoints: list[dict[str, Any]] = field(default_factory=list)  # marts.dim_touchpoint
+
+    @property
+    def touchpoint_colors(self) -> dict[str, str]:
+        """Display name -> colour of every registered touchpoint (touchpoint_color)."""
+        return {
+            t["touchpoint_name"]: touchpoint_color(t["touchpoint_id"], t["report_color"])
+            for t in self.touchpoints
+        }
 
     @property
     def complete_months(self) -> list[dict[str, Any]]:
@@ -214,7 +245,26 @@ def load_report_data(db: Sink) -> ReportData:
         alerts=db.records(QUERIES["alerts"]),
         difficult_themes=themes,
         difficult_comments=commented,
+        touchpoints=db.records(QUERIES["touchpoints"]),
     )
+
+
+# Colours for touchpoints the registry gives none (Tableau 20 without the greys).
+FALLBACK_COLORS = (
+    "#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63",
+    "#499894", "#86bcb6", "#e15759", "#ff9d9a", "#d37295", "#fabfd2", "#b07aa1", "#d4a6c8",
+    "#9d7660", "#d7b5a6",
+)  # fmt: skip
+
+
+def touchpoint_color(touchpoint_id: str, registered: str | None) -> str:
+    """A touchpoint's colour: the registry's `report_color`, else one picked by a hash of
+    its id. Either way it depends on nothing else, so adding a touchpoint, or a month in
+    which one has no answers, never changes another's colour."""
+    if registered:
+        return registered
+    digest = hashlib.sha256(touchpoint_id.encode("utf-8")).digest()
+    return FALLBACK_COLORS[int.from_bytes(digest[:4], "big") % len(FALLBACK_COLORS)]
 
 
 def _next_month(month: date) -> date:
@@ -336,18 +386,27 @@ def _distribution_chart(months: list[dict[str, Any]]):
     )
 
 
-def _scatter_chart(months: list[dict[str, Any]]):
+def _scatter_chart(months: list[dict[str, Any]], colors: dict[str, str]):
     import altair as alt
 
     with_csat = [m for m in months if m["csat_pct_satisfied"] is not None]
+    # every registered touchpoint in the scale, whether it has points or not
+    shown = {m["touchpoint_name"] for m in with_csat}
+    names = sorted(set(colors) | shown)
     return (
         alt.Chart(_frame(with_csat))
         .mark_circle(opacity=0.75)
         .encode(
             x=alt.X("ces_index:Q", title="CES index (0-100)", scale=alt.Scale(zero=False)),
             y=alt.Y("csat_pct_satisfied:Q", title="CSAT % satisfied", scale=alt.Scale(zero=False)),
-            color=alt.Color("touchpoint_name:N", title="touchpoint"),
-            size=alt.Size("n_responses:Q", title="CES answers"),
+            color=alt.Color(
+                "touchpoint_name:N",
+                title="touchpoint",
+                scale=alt.Scale(
+                    domain=names, range=[colors.get(n, touchpoint_color(n, None)) for n in names]
+                ),
+            ),
+            size=alt.Size("n_responses:Q", title="CES answers (weight)"),
             tooltip=[
                 alt.Tooltip("touchpoint_name:N", title="touchpoint"),
                 alt.Tooltip("utcyearmonth(period_start):T", title="month", format="%B %Y"),
@@ -367,8 +426,15 @@ def _drivers_chart(drivers: list[dict[str, Any]]):
     base = alt.Chart(_frame(drivers)).encode(
         x=alt.X("bucket:N", title="times", sort=["0", "1", "2", "3+"], axis=alt.Axis(labelAngle=0)),
     )
+    # bars rise from 1, the scale's floor (from 0 they were drawn below the frame); the
+    # scale clamps whiskers of small buckets, whose intervals can reach past 1-7
     bars = base.mark_bar(color="#72b7b2").encode(
-        y=alt.Y("ces_mean_7pt:Q", title="mean ease (1-7)", scale=alt.Scale(domain=[1, 7])),
+        y=alt.Y(
+            "ces_mean_7pt:Q",
+            title="mean ease (1-7)",
+            scale=alt.Scale(domain=[1, 7], clamp=True),
+        ),
+        y2=alt.datum(1),
         tooltip=[
             alt.Tooltip("driver_label:N", title="driver"),
             alt.Tooltip("bucket:N", title="times"),
@@ -459,7 +525,13 @@ def hotspot_rows(data: ReportData) -> list[list[str]]:
             _signed(h["welch_t"]),
             _p_value(h["welch_p_value"]),
             _p_value(h["holm_p_value"]),
-            h["comparison"] + (" (fewer than 30 answers)" if h["is_low_sample"] else ""),
+            # "not tested" already says why; a tested reading on few answers is flagged
+            h["comparison"]
+            + (
+                " (fewer than 30 answers)"
+                if h["is_low_sample"] and h["welch_p_value"] is not None
+                else ""
+            ),
         ]
         for h in data.hotspots
     ]
@@ -567,8 +639,8 @@ def key_points(data: ReportData) -> list[str]:
     if "0" in reopens and len(reopens) > 1:
         most = reopens[max(reopens, key=lambda b: reopens[b]["bucket_order"])]
         points.append(
-            f"Tickets never reopened: mean ease {_number(reopens['0']['ces_mean_7pt'])}; "
-            f"reopened {most['bucket']} times: {_number(most['ces_mean_7pt'])}."
+            f"Tickets never reopened: mean ease {_number(reopens['0']['ces_mean_7pt'])} of 7; "
+            f"reopened {most['bucket']} times: {_number(most['ces_mean_7pt'])} of 7."
         )
     costliest = next((d for d in data.ranking if d["is_significant_holm"]), None)
     if costliest is not None:
@@ -601,14 +673,19 @@ RANKING_HEADERS = [
     "rank",
     "driver",
     "answers with / without",
-    "mean ease with / without",
+    "mean ease (1-7) with / without",
     "ease it costs",
     "95 % interval",
     "p (Holm)",
     "Hedges' g",
     "significant",
 ]
-THEME_HEADERS = ["theme", "difficult answers mentioning it", "share of their comments", "mean ease"]
+THEME_HEADERS = [
+    "theme",
+    "difficult answers mentioning it",
+    "share of their comments",
+    "mean ease (1-7)",
+]
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -661,6 +738,13 @@ def prewarm() -> threading.Thread:
     return thread
 
 
+def _doc_link(relative: str) -> str:
+    """A link to one of the project's docs: the file in this checkout (the page is opened
+    from disk, so a file: link opens it)."""
+    target = (PROJECT_DIR / relative).as_uri()
+    return f'<a href="{html.escape(target)}">{html.escape(relative)}</a>'
+
+
 def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, source: str) -> str:
     """The whole page. `source` names what the numbers were read from."""
     import altair as alt
@@ -673,7 +757,7 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
         "distribution": _distribution_chart(
             [m for m in data.months if m["period_start"] == mix_month]
         ),
-        "scatter": _scatter_chart(complete),
+        "scatter": _scatter_chart(complete, data.touchpoint_colors),
         "drivers": _drivers_chart(data.drivers),
         "quality-chart": _quality_chart(data.quality),
     }
@@ -707,7 +791,9 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime, 
         else "no answers yet"
     )
     r = (
-        f"r = {data.correlation:+.2f} across {data.correlation_points} touchpoint-months"
+        f"r = {data.correlation:+.2f} across {data.correlation_points} touchpoint-months, "
+        "each weighted by its CES answers, so a month of 10 answers counts a tenth of one "
+        "of 100"
         if data.correlation is not None
         else "too few touchpoint-months with CSAT for a correlation"
     )
@@ -807,7 +893,9 @@ the audit tables with its file and line), and the checks of the build that made 
 <div class="chart" id="quality-chart"></div>
 {_table(["stage", "stream", "reason", "records", "share of landed"], quality_rows, "quality-table")}
 {_table(["checks", "passed", "warned", "failed"], check_rows, "checks-table")}
-<p class="note">Metric definitions: docs/metrics.md in the project repository.</p>
+<p class="note">Metric definitions: {_doc_link("docs/metrics.md")}; how the data flows:
+{_doc_link("docs/architecture.md")}; data quality rules: {_doc_link("docs/reliability.md")}
+(in the project repository).</p>
 """
     bundle = vega_bundle()
     embeds = ",\n".join(

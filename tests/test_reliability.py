@@ -434,7 +434,7 @@ def test_crlf_rows_appended_to_an_lf_seed_name_the_file_and_the_line_endings(see
     touchpoints = seeds / "touchpoints.csv"
     n = len(touchpoints.read_text().splitlines())
     with touchpoints.open("ab") as handle:
-        handle.write(b"kiosk,Kiosk,service\r\n")
+        handle.write(b"kiosk,Kiosk,service,\r\n")
     (problem,) = check_registry(seeds)
     assert (problem.file, problem.line, problem.rule) == (
         "seeds/touchpoints.csv",
@@ -442,6 +442,21 @@ def test_crlf_rows_appended_to_an_lf_seed_name_the_file_and_the_line_endings(see
         "line_endings",
     )
     assert "CR LF but line 1 with LF" in problem.message
+
+
+def test_a_touchpoint_colour_that_is_not_rrggbb_is_named(seeds):
+    path = seeds / "touchpoints.csv"
+    lines = path.read_text().splitlines()
+    lines.append("kiosk,Kiosk,service,")  # empty: the report derives one from the id
+    lines.append("app,App,service,blue")
+    path.write_text("\n".join(lines) + "\n")
+    (problem,) = check_registry(seeds)
+    assert (problem.file, problem.line, problem.rule) == (
+        "seeds/touchpoints.csv",
+        len(lines),
+        "report_color",
+    )
+    assert "'blue' is not #rrggbb" in problem.message
 
 
 def test_a_byte_order_mark_in_a_seed_is_named(seeds):

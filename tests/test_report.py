@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -100,11 +101,13 @@ def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built_warehous
         quality = conn.execute(
             "select stage, reason, n_rows from marts.rpt_data_quality order by 1, 2"
         ).fetchall()
-        corr = conn.execute(
-            "select corr(ces_index, csat_pct_satisfied) from marts.fct_ces_touchpoint_period "
-            "where period_grain = 'month' and period_start <= ?",
+        points = conn.execute(
+            "select n_responses, ces_index, csat_pct_satisfied "
+            "from marts.fct_ces_touchpoint_period where period_grain = 'month' "
+            "and period_start <= ? and csat_pct_satisfied is not null",
             [latest],
-        ).fetchone()[0]
+        ).fetchall()
+    corr = weighted_r(points)
     # the trend: every complete month of every touchpoint, values as stored (no month in progress)
     assert len(months) >= 14
     assert sorted(
@@ -137,6 +140,132 @@ def test_the_page_is_self_contained_and_its_numbers_are_the_marts(built_warehous
     )
     assert int(suites.group(1)) + int(suites.group(2)) == 5  # passed + warned, none failed
     assert re.search(r"<td>dbt data tests</td><td>\d{2,}</td><td>0</td><td>0</td>", text)
+
+
+def weighted_r(points: list[tuple[float, float, float]]) -> float:
+    """Pearson's r of (weight, x, y) points, each weighted: numpy's weighted covariance."""
+    import numpy as np
+
+    w, x, y = (np.array(column, dtype=float) for column in zip(*points, strict=True))
+    cov = np.cov(x, y, aweights=w)
+    return float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
+
+
+def test_the_ces_csat_correlation_weighs_each_month_by_its_answers():
+    """Hand-worked: (x, y, answers) = (0, 0, 1), (1, 1, 1), (2, 0, 2). Unweighted r is 0;
+    weighted: means 1.25 and 0.25, sum w dx dy = -0.25, sum w dx^2 = 2.75, sum w dy^2 =
+    0.75, r = -0.25 / sqrt(2.0625) = -0.17408. Months without CSAT are left out."""
+    conn = duckdb.connect()
+    conn.execute("create schema marts")
+    conn.execute(
+        "create table marts.fct_ces_touchpoint_period as select * from (values "
+        "('month', date '2026-08-01', 1, 0.0, 0.0), ('month', date '2026-09-01', 1, 1.0, 1.0), "
+        "('month', date '2026-10-01', 2, 2.0, 0.0), ('month', date '2026-10-01', 900, 9.0, null), "
+        "('week', date '2026-10-05', 5000, 100.0, 0.0), ('month', date '2026-11-01', 50, 5.0, 5.0)"
+        ") t(period_grain, period_start, n_responses, ces_index, csat_pct_satisfied)"
+    )
+    r, n = conn.execute(report.QUERIES["ces_csat_corr"], [date(2026, 10, 1)]).fetchone()
+    assert n == 3
+    assert r == pytest.approx(-0.25 / 2.0625**0.5, rel=1e-12)
+    assert r == pytest.approx(weighted_r([(1, 0, 0), (1, 1, 1), (2, 2, 0)]), rel=1e-12)
+
+
+def report_data(**fields) -> report.ReportData:
+    """A page's data with nothing in it but `fields`."""
+    empty = {key: [] for key in ("hotspots", "months", "drivers", "quality")}
+    nothing = dict.fromkeys(("correlation", "first_date", "last_date", "latest_month"))
+    return report.ReportData(
+        **{**empty, **nothing, "correlation_points": 0, "answers": 0, **fields}
+    )
+
+
+def test_a_touchpoints_colour_is_its_own_whatever_touchpoints_are_added():
+    """The registry's colour, else one from the id's hash: adding a touchpoint (with or
+    without a colour) changes no other touchpoint's colour in the scatter."""
+
+    def scatter_colors(touchpoints: list[tuple[str, str, str | None]]) -> dict[str, str]:
+        data = report_data(
+            touchpoints=[
+                {"touchpoint_id": i, "touchpoint_name": n, "report_color": c}
+                for i, n, c in touchpoints
+            ],
+        )
+        month = {"touchpoint_name": "Delivery", "csat_pct_satisfied": 80.0, "ces_index": 60.0}
+        scale = report._scatter_chart([month], data.touchpoint_colors).to_dict()
+        scale = scale["encoding"]["color"]["scale"]
+        return dict(zip(scale["domain"], scale["range"], strict=True))
+
+    shipped = [
+        ("delivery", "Delivery", "#54a24b"),
+        ("returns", "Returns and refunds", "#e45756"),
+        ("web_chat", "Web chat", None),
+    ]
+    before = scatter_colors(shipped)
+    assert before["Delivery"] == "#54a24b" and before["Returns and refunds"] == "#e45756"
+    chat = before["Web chat"]
+    assert chat == report.touchpoint_color("web_chat", None) and chat in report.FALLBACK_COLORS
+    after = scatter_colors([("billing", "Billing", None), ("app", "App", "#000000"), *shipped])
+    assert {name: after[name] for name in before} == before
+    assert after["App"] == "#000000"
+    # the shipped registry gives every touchpoint its own colour
+    import csv
+
+    rows = list(csv.DictReader((report.PROJECT_DIR / "seeds" / "touchpoints.csv").open()))
+    colors = [r["report_color"] for r in rows]
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colors) and len(set(colors)) == len(rows)
+
+
+def test_report_wording_each_reading_once_ease_of_7_and_doc_links(built_warehouse):
+    """A touchpoint not tested is not also flagged "fewer than 30 answers"; a tested one
+    on few answers is; every mean ease in a sentence says "of 7"; the driver bars rise
+    from the scale's floor; the docs are links to files that exist."""
+    low = {
+        "effort_rank": 1,
+        "touchpoint_name": "Site search",
+        "n_responses": 2,
+        "ces_mean_7pt": 2.0,
+        "ces_index": 16.7,
+        "ces_mean_7pt_change": None,
+        "is_change_significant": False,
+        "pct_difficult": 1.0,
+        "others_ces_mean_7pt": 4.0,
+        "welch_t": None,
+        "welch_p_value": None,
+        "holm_p_value": None,
+        "is_low_sample": True,
+        "comparison": "not tested (too few answers or no variance)",
+    }
+    tested = {
+        **low,
+        "welch_t": -3.1,
+        "welch_p_value": 0.01,
+        "holm_p_value": 0.02,
+        "n_responses": 12,
+        "comparison": "harder than the rest",
+    }
+    data = report_data(hotspots=[low, tested])
+    readings = [row[-1] for row in report.hotspot_rows(data)]
+    assert readings == [
+        "not tested (too few answers or no variance)",
+        "harder than the rest (fewer than 30 answers)",
+    ]
+
+    page = built_warehouse / "report" / "index.html"
+    text = page.read_text(encoding="utf-8")
+    points = re.search(r'<ul id="key-points">(.*?)</ul>', text, flags=re.S).group(1)
+    means = re.findall(r"mean ease (\d\.\d\d)( of 7)?", points)
+    assert means and all(of_7 for _, of_7 in means), means
+    drivers = embedded_specs(page)["drivers"]["spec"]["layer"][0]["encoding"]
+    assert drivers["y2"] == {"datum": 1}
+    assert drivers["y"]["scale"] == {"domain": [1, 7], "clamp": True}
+    links = re.findall(r'<a href="(file://[^"]+)">(docs/[\w.]+)</a>', text)
+    assert [name for _, name in links] == [
+        "docs/metrics.md",
+        "docs/architecture.md",
+        "docs/reliability.md",
+    ]
+    for target, name in links:
+        assert target.endswith(name) and Path(target.removeprefix("file://")).is_file()
 
 
 def table_rows(text: str, table_id: str) -> list[list[str]]:

@@ -13,7 +13,8 @@ final as (
     select
         touchpoint_id,
         touchpoint_name,
-        journey_stage
+        journey_stage,
+        report_color
     from touchpoints
 
 )

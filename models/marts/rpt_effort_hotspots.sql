@@ -39,52 +39,25 @@ month_answers as (
 
 ),
 
-by_touchpoint as (
+touchpoints as (
 
-    select
-        touchpoint_id,
-        month_start,
-        count(*) as n,
-        sum(ease_7pt) as sum_ease,
-        sum(ease_7pt * ease_7pt) as sum_sq_ease
-    from month_answers
-    group by 1, 2
+    select distinct touchpoint_id from month_answers
 
 ),
 
-month_totals as (
-
-    select
-        count(*) as n,
-        sum(ease_7pt) as sum_ease,
-        sum(ease_7pt * ease_7pt) as sum_sq_ease
-    from month_answers
-
-),
-
+-- Each touchpoint against every other touchpoint of the month ("others"), every answer of
+-- the month read once per touchpoint. Variances by var_samp, not from summed squares:
+-- subtracting sums of squares leaves rounding noise (about 1e-14) where the answers are
+-- all the same, and a test against that "spread" found any difference significant.
 compared as (
 
-    -- "others" = every other touchpoint of the month, from the month totals
     select
-        b.touchpoint_id,
-        b.month_start,
-        b.n as n_responses,
-        b.sum_ease / b.n as mean_7pt,
-        case
-            when b.n > 1
-                then (b.sum_sq_ease - b.sum_ease * b.sum_ease / b.n) / (b.n - 1)
-        end as var_7pt,
-        t.n - b.n as others_n,
-        case when t.n > b.n then (t.sum_ease - b.sum_ease) / (t.n - b.n) end as others_mean_7pt,
-        case
-            when t.n - b.n > 1
-                then (
-                    (t.sum_sq_ease - b.sum_sq_ease)
-                    - (t.sum_ease - b.sum_ease) * (t.sum_ease - b.sum_ease) / (t.n - b.n)
-                ) / (t.n - b.n - 1)
-        end as others_var_7pt
-    from by_touchpoint as b
-    cross join month_totals as t
+        tp.touchpoint_id,
+        a.month_start,
+        {{ two_group_moments('a.touchpoint_id = tp.touchpoint_id', 'a.ease_7pt', 'tp', 'others') }}
+    from touchpoints as tp
+    cross join month_answers as a
+    group by tp.touchpoint_id, a.month_start
 
 ),
 
@@ -92,7 +65,7 @@ welch as (
 
     select
         *,
-        {{ welch_test('mean_7pt', 'var_7pt', 'n_responses', 'others_mean_7pt', 'others_var_7pt', 'others_n') }}
+        {{ welch_test('mean_tp', 'var_tp', 'n_tp', 'mean_others', 'var_others', 'n_others') }}
     from compared
 
 ),
@@ -145,9 +118,9 @@ final as (
         w.month_start as period_start,
         w.touchpoint_id,
         tp.touchpoint_name,
-        cast(rank() over (order by w.mean_7pt asc) as integer) as effort_rank,
-        w.n_responses,
-        w.mean_7pt as ces_mean_7pt,
+        cast(rank() over (order by w.mean_tp asc) as integer) as effort_rank,
+        cast(w.n_tp as {{ dbt.type_bigint() }}) as n_responses,
+        w.mean_tp as ces_mean_7pt,
         m.ces_index,
         m.pct_difficult,
         m.net_easy_score,
@@ -157,9 +130,9 @@ final as (
         m.csat_mean_5pt,
         m.csat_mean_5pt_change,
         m.is_low_sample,
-        w.others_n as others_n_responses,
-        w.others_mean_7pt as others_ces_mean_7pt,
-        w.mean_7pt - w.others_mean_7pt as mean_difference_7pt,
+        cast(w.n_others as {{ dbt.type_bigint() }}) as others_n_responses,
+        w.mean_others as others_ces_mean_7pt,
+        w.mean_tp - w.mean_others as mean_difference_7pt,
         w.welch_t,
         w.welch_df,
         w.welch_p_value,
