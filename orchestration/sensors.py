@@ -38,7 +38,9 @@ def landing_fingerprints(settings: Settings) -> dict[str, str]:
         sources = []  # the ingest step reports the invalid config; contract files still count
     paths += [p for source in sources for p in source.matches(settings.landing_dir)]
     for path in paths:
-        stat = path.stat()
+        # a link as itself (the loader refuses links out of the folder, to folders or to
+        # nothing): never followed, and a broken one is no error
+        stat = path.lstat() if path.is_symlink() else path.stat()
         relative = path.relative_to(settings.landing_dir).as_posix()
         seen[relative] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return seen
@@ -62,7 +64,9 @@ def already_loaded(settings: Settings, current: dict[str, str]) -> dict[str, str
     return {
         path: fingerprint
         for path, fingerprint in current.items()
-        if path in recorded and file_sha256(settings.landing_dir / path) in recorded[path]
+        if path in recorded
+        and not (settings.landing_dir / path).is_symlink()
+        and file_sha256(settings.landing_dir / path) in recorded[path]
     }
 
 

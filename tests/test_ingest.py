@@ -378,3 +378,81 @@ def test_an_unexpected_failure_loses_no_other_file_and_is_retried(conn, landing,
     assert conn.execute(
         "select status from audit.load_manifest where file_path like '%b.csv'"
     ).fetchall() == [("loaded",)]
+
+
+def _record(n: int) -> dict[str, str]:
+    """good_row(n) as a JSON Lines record."""
+    return dict(zip(SURVEY_RESPONSES.columns, good_row(n).rstrip("\n").split(","), strict=True))
+
+
+def test_file_names_are_exact_paths_never_glob_patterns(conn, landing):
+    """DuckDB reads a path as a glob: `*.csv` loaded every CSV of its folder under its own
+    name, `glob[A].csv` loaded globA.csv's rows and never its own. Each is read by its
+    exact path: its own rows, under its own name, and every file's rows once."""
+    folder = landing / "survey_responses"
+    write(folder / "globA.csv", HEADER + good_row(1))
+    write(folder / "glob[A].csv", HEADER + good_row(2) + good_row(3))
+    write(folder / "*.csv", HEADER + good_row(4))
+    write(folder / "what?{x,y}.jsonl", json.dumps(_record(5)) + "\n")
+    results = {r.file_path: r for r in load_stream(conn, SURVEY_RESPONSES, landing)}
+    assert {path: r.rows_accepted for path, r in results.items()} == {
+        "survey_responses/*.csv": 1,
+        "survey_responses/glob[A].csv": 2,
+        "survey_responses/globA.csv": 1,
+        "survey_responses/what?{x,y}.jsonl": 1,
+    }
+    rows = conn.execute(
+        "select _source_file, response_id from raw.survey_responses order by 2"
+    ).fetchall()
+    assert rows == [
+        ("survey_responses/globA.csv", "R1"),
+        ("survey_responses/glob[A].csv", "R2"),
+        ("survey_responses/glob[A].csv", "R3"),
+        ("survey_responses/*.csv", "R4"),
+        ("survey_responses/what?{x,y}.jsonl", "R5"),
+    ]
+
+
+def test_a_symbolic_link_out_of_the_landing_folder_is_refused_unread(conn, landing, tmp_path):
+    """A link to /proc/self/environ stored the build's environment in the rejects. A link
+    leaving the landing folder (the file's, or a folder's on the way) is recorded as
+    `refused_link` with the reason and never read; a link within the folder loads."""
+    folder = landing / "survey_responses"
+    secret = write(tmp_path / "outside" / "secret.csv", HEADER + good_row(9, comment="SECRET"))
+    (folder / "environ.csv").symlink_to("/proc/self/environ")
+    (folder / "secret.csv").symlink_to(secret)
+    (folder / "linked_folder").symlink_to(secret.parent, target_is_directory=True)
+    real = write(landing / "archive" / "march.csv", HEADER + good_row(1))
+    (folder / "march.csv").symlink_to(real)
+    (folder / "archive").symlink_to(real.parent, target_is_directory=True)
+    (folder / "gone.csv").symlink_to(landing / "deleted.csv")
+    results = {r.file_path: r for r in load_stream(conn, SURVEY_RESPONSES, landing)}
+    refused = sorted(p for p, r in results.items() if r.status == "refused_link")
+    assert refused == [
+        "survey_responses/archive",
+        "survey_responses/environ.csv",
+        "survey_responses/gone.csv",
+        "survey_responses/linked_folder",
+        "survey_responses/secret.csv",
+    ]
+    assert results["survey_responses/secret.csv"].warning.startswith(
+        f"a symbolic link to {secret.resolve()}, outside the landing folder: not read"
+    )
+    assert "a symbolic link to a folder" in results["survey_responses/archive"].warning
+    assert "to nothing (a broken link)" in results["survey_responses/gone.csv"].warning
+    assert results["survey_responses/march.csv"].rows_accepted == 1
+    stored = conn.execute(
+        "select count(*) from audit.rejected_rows where raw_text like '%SECRET%' "
+        "or raw_text like '%PATH=%'"
+    ).fetchone()[0]
+    assert stored == 0
+    assert conn.execute("select count(*) from raw.survey_responses").fetchone()[0] == 1
+    manifest = conn.execute(
+        "select file_path, rows_landed from audit.load_manifest where status = 'refused_link' "
+        "order by 1"
+    ).fetchall()
+    assert manifest == [(path, 0) for path in refused]
+    # recorded once: the next run finds them in the manifest
+    again = load_stream(conn, SURVEY_RESPONSES, landing)
+    assert {r.status for r in again} == {"already_loaded"}
+    assert conn.execute("select count(*) from audit.load_manifest").fetchone()[0] == 6

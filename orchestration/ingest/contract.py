@@ -86,9 +86,13 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 def visible_files(paths: Iterable[Path], root: Path) -> list[Path]:
     """The regular files among `paths`, in name order, leaving out any whose name or
-    folder below `root` starts with "." (partial uploads, editor and OS files)."""
+    folder below `root` starts with "." (partial uploads, editor and OS files). Symbolic
+    links are listed whatever they point to (a folder, nothing): the loader refuses those
+    that are not files inside the landing folder, with the reason, instead of passing
+    over them in silence."""
     return sorted(
         p
         for p in paths
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        if (p.is_file() or p.is_symlink())
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )

@@ -18,6 +18,7 @@ Python touches only the header, the byte-level encoding check and the rejected r
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -47,6 +48,7 @@ from orchestration.ingest.staging import (
     create_reject_stage,
     drop_tables,
     file_sha256,
+    literal_path,
     scan_file,
     utf8_copy,
 )
@@ -154,6 +156,9 @@ def load_landing_file(
     started = time.perf_counter()
     relative = path.relative_to(landing_dir).as_posix()
     file_format = _file_format(path, source)
+    refused = refused_link(path, landing_dir)
+    if refused is not None:
+        return _refuse_link(sink, stream, relative, file_format, *refused, loaded, started)
     # A file already loaded under this path is only hashed (issue 21: the full scan, which
     # also checks the encoding, took 9.6 s over the 25 files of a 10 M-answer year on every
     # daily build, the hash alone 1.5 s). `loaded`: the stream's loaded hashes by path,
@@ -216,19 +221,24 @@ def load_landing_file(
         result.status = "empty"
     else:
         reader = source.reader() if source is not None else CONTRACT_READERS[file_format]
-        file = LandingFile(conn, stream, path, facts, result)
-        try:
-            plan = reader.plan(file)
-            create_reject_stage(conn)
-            result.skipped = reader.stage(file, plan)
-            staged = True
-        except Exception as error:
-            unreadable = quarantine_reason(error, path)
-        finally:
-            file.close()
-        if unreadable is not None:
-            result.skipped = {}
-            _stage_unreadable(conn, path, unreadable, facts, _header_lines(path, source))
+        # DuckDB reads a path as a glob pattern: a file named `*.csv` would read every CSV
+        # of its folder, `glob[A].csv` the file globA.csv. Such a file is read through a
+        # link under a plain name, so each file is read by its exact path.
+        with literal_path(path) as readable:
+            file = LandingFile(conn, stream, readable, facts, result)
+            try:
+                plan = reader.plan(file)
+                create_reject_stage(conn)
+                result.skipped = reader.stage(file, plan)
+                staged = True
+            except Exception as error:
+                unreadable = quarantine_reason(error, readable, path)
+            finally:
+                file.close()
+            if unreadable is not None:
+                result.skipped = {}
+                header_lines = _header_lines(path, source)
+                _stage_unreadable(conn, readable, unreadable, facts, header_lines)
 
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     sink.begin(stream.name, facts.sha256)
@@ -251,6 +261,67 @@ def load_landing_file(
         raise
     finally:
         drop_tables(conn, "_stage", "_stage_rejects")
+    return result
+
+
+def refused_link(path: Path, landing_dir: Path) -> tuple[Path, str] | None:
+    """(where it leads, why) for a symbolic link the loader must not follow: one leading out
+    of the landing folder (the file's own link, or a folder's on the way; it could expose
+    any file the build can read: /proc/self/environ held the build's environment), or one
+    to a folder or to nothing. None for an ordinary file or a link to a file inside."""
+    real = path.resolve()
+    if not real.is_relative_to(landing_dir.resolve()):
+        return real, f"a symbolic link to {real}, outside the landing folder: not read"
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "nothing (a broken link)"
+        return real, f"a symbolic link to {what} ({real}): not read"
+    return None
+
+
+def _refuse_link(
+    sink: Sink,
+    stream: Stream,
+    relative: str,
+    file_format: str,
+    target: Path,
+    reason: str,
+    loaded: dict[str, set[str]] | None,
+    started: float,
+) -> FileLoadResult:
+    """Record a refused link (refused_link) as `refused_link`, without reading it. Its
+    'hash' is that of the link's target path, so it is recorded once, and again only when
+    it points elsewhere."""
+    digest = hashlib.sha256(f"symlink:{target}".encode()).hexdigest()
+    result = FileLoadResult(
+        stream=stream.name,
+        file_path=relative,
+        file_hash=digest,
+        file_format=file_format,
+        status="refused_link",
+    )
+    if loaded is None:
+        rows = sink.execute(
+            "select file_hash from audit.load_manifest where stream = ? and file_path = ?",
+            [stream.name, relative],
+        )
+        loaded = {relative: {row[0] for row in rows}}
+    if digest in loaded.get(relative, set()):
+        result.status = "already_loaded"
+        return result
+    result.warnings.append(
+        f"{reason} (copy the file into the landing folder, or link to a file inside it)"
+    )
+    facts = FileFacts(
+        sha256=digest, size=0, is_utf8=True, has_nul=False, has_blank_line=False, utf16_bom=False
+    )
+    result.duration_ms = int((time.perf_counter() - started) * 1000)
+    sink.begin(stream.name, digest)
+    try:
+        _record_manifest(sink, result, facts, datetime.now(UTC).replace(tzinfo=None), "failed")
+        sink.commit()
+    except BaseException:
+        sink.rollback()
+        raise
     return result
 
 
@@ -304,9 +375,12 @@ _NOT_THE_FILE = (
 )
 
 
-def quarantine_reason(error: Exception, path: Path) -> UnreadableFileError:
+def quarantine_reason(
+    error: Exception, path: Path, landing_path: Path | None = None
+) -> UnreadableFileError:
     """The quarantine reason for an error raised while reading `path`, or the error
-    itself re-raised when it is not the file's (memory, disk, a bug in the loader)."""
+    itself re-raised when it is not the file's (memory, disk, a bug in the loader).
+    `landing_path`: the landing file `path` is a link to (literal_path), named instead."""
     if isinstance(error, UnreadableFileError):
         return error
     if isinstance(error, _NOT_THE_FILE):
@@ -314,6 +388,8 @@ def quarantine_reason(error: Exception, path: Path) -> UnreadableFileError:
     message = str(error)
     if isinstance(error, (OSError, duckdb.IOException)) and str(path) not in message:
         raise error  # a disk or temp-folder failure, not this file
+    if landing_path is not None:
+        message = message.replace(str(path), str(landing_path))
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     first = lines[0] if lines else type(error).__name__
     if isinstance(error, UnicodeError):

@@ -14,8 +14,11 @@ import csv
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,6 +235,28 @@ def _latin1_for_undefined(error: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("ces_latin1", _latin1_for_undefined)
+
+
+# Characters DuckDB's readers take as a glob pattern in a path.
+GLOB_CHARACTERS = frozenset("*?[]{}")
+
+
+@contextmanager
+def literal_path(path: Path) -> Iterator[Path]:
+    """`path` as DuckDB reads it exactly: itself, or, when the path holds a glob character
+    (`*.csv`, `glob[A].csv`), a symbolic link to it under a plain name in a temporary
+    folder, removed afterwards. DuckDB has no way to escape a glob character."""
+    if not GLOB_CHARACTERS & set(str(path)):
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="ces-file-"))
+    try:
+        suffix = "".join(c for c in path.suffix if c not in GLOB_CHARACTERS)
+        link = folder / f"landing_file{suffix}"
+        link.symlink_to(path.resolve())
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def utf8_copy(source: Path, decoding: str) -> tuple[Path, int]:
