@@ -6,9 +6,11 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+from orchestration.locks import WarehouseBusyError, build_lock
 from orchestration.settings import Settings
 
 
@@ -39,22 +41,45 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from orchestration.build import format_summary, run_build
+    return _on_warehouse("build", "built", args, _run_build)
+
+
+def _on_warehouse(
+    command: str,
+    done: str,
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace, Settings, str], int],
+) -> int:
+    """Resolve the settings, check the folders, take the warehouse's build lock, wait for
+    the warehouse file to be free, then `run(args, settings, location)`. Each refusal is
+    one line ('ces build: ...; nothing was built') and exit 1 (2 for a setting's value)."""
+    from orchestration.engines import engine_for
 
     try:
         settings = Settings.from_env(
             landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
         )
-        from orchestration.engines import engine_for
-
-        location = engine_for(settings).location
+        engine = engine_for(settings)
     except ValueError as error:  # an unknown target, or CES_NOW not a date or time
-        print(f"ces build: {error}", file=sys.stderr)
+        print(f"ces {command}: {error}", file=sys.stderr)
         return 2
     refused = _refused_folders(settings)
     if refused:
-        print(f"ces build: {refused}; nothing was built", file=sys.stderr)
+        print(f"ces {command}: {refused}; nothing was {done}", file=sys.stderr)
         return 1
+    try:
+        with build_lock(settings.warehouse_dir):
+            engine.wait_until_writable(settings.lock_wait_seconds)
+            return run(args, settings, engine.location)
+    except WarehouseBusyError as error:
+        print(f"ces {command}: {error}; nothing was {done}", file=sys.stderr)
+        return 1
+
+
+def _run_build(args: argparse.Namespace, settings: Settings, location: str) -> int:
+    """The build itself, its summary and status file (the caller holds the build lock)."""
+    from orchestration.build import format_summary, run_build
+
     print(f"building {location} from {settings.landing_dir} ...", flush=True)
     outcome = run_build(
         settings,
@@ -110,18 +135,15 @@ def _unwritable(folder: Path) -> str | None:
 
 
 def _reload(args: argparse.Namespace) -> int:
+    return _on_warehouse("reload", "reloaded", args, _run_reload)
+
+
+def _run_reload(args: argparse.Namespace, settings: Settings, location: str) -> int:
     from orchestration.reload import reload_landing_files
 
     try:
-        settings = Settings.from_env(
-            landing_dir=args.landing, warehouse_dir=args.warehouse, dbt_target=args.target
-        )
-        refused = _refused_folders(settings)
-        if refused:
-            print(f"ces reload: {refused}; nothing was reloaded", file=sys.stderr)
-            return 1
         results = reload_landing_files(settings, args.files, args.source)
-    except ValueError as error:  # ReloadError, SourceConfigError, a bad CES_NOW
+    except ValueError as error:  # ReloadError, SourceConfigError
         print(f"ces reload: {error}", file=sys.stderr)
         return 2
     for r in results:
@@ -139,7 +161,7 @@ def _reload(args: argparse.Namespace) -> int:
     args.full_refresh = True
     args.reprocess_from = args.reprocess_to = None
     args.unit_tests = args.check_report = args.full_checks = False
-    return _build(args)
+    return _run_build(args, settings, location)
 
 
 def _add_location_arguments(command: argparse.ArgumentParser) -> None:

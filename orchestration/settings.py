@@ -193,6 +193,9 @@ class Settings:
     postgres: PostgresConnection = field(default_factory=PostgresConnection)
     # The Spark warehouse (CES_SPARK_*), used by spark targets.
     spark: SparkConnection = field(default_factory=SparkConnection)
+    # How long `ces build` waits for another program holding the DuckDB warehouse file
+    # open (a BI tool) to let go before it gives up naming it (CES_LOCK_WAIT_SECONDS).
+    lock_wait_seconds: float = 30.0
 
     @property
     def engine_config(self) -> EngineConfig:
@@ -242,6 +245,7 @@ class Settings:
             freshness_hours=float(os.environ.get("CES_FRESHNESS_HOURS") or 36),
             full_checks_weekday=_weekday(os.environ.get("CES_FULL_CHECKS_WEEKDAY") or "6"),
             pinned_now=parse_clock(os.environ.get("CES_NOW")),
+            lock_wait_seconds=float(os.environ.get("CES_LOCK_WAIT_SECONDS") or 30),
         )
 
     def export_env(self) -> None:

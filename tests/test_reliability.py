@@ -797,3 +797,102 @@ def test_readers_of_the_serving_copy_see_no_error_and_whole_snapshots_through_pu
     inconsistent = [s for s in seen if len(set(s)) != 1]
     assert inconsistent == []
     assert len({s[0] for s in seen}) >= 3  # the readers saw several publishes
+
+
+# --- locks and leftovers (issue 25) ------------------------------------------------------
+
+
+def test_a_second_build_on_the_same_warehouse_exits_at_once_naming_the_first(tmp_path, capsys):
+    from orchestration.cli import main
+    from orchestration.locks import build_lock
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh"
+    landing.mkdir()
+    with build_lock(warehouse):
+        assert main(["build", "--landing", str(landing), "--warehouse", str(warehouse)]) == 1
+        assert main(["reload", "--source", "x", "--warehouse", str(warehouse),
+                     "--landing", str(landing)]) == 1  # fmt: skip
+    err = capsys.readouterr().err.splitlines()
+    running = (
+        rf"another build is running on {re.escape(str(warehouse))} \(pid {os.getpid()}, "
+        r"started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\); wait for it to finish, or stop it; "
+    )
+    assert re.fullmatch(f"ces build: {running}nothing was built", err[0]), err
+    assert re.fullmatch(f"ces reload: {running}nothing was reloaded", err[1]), err
+    assert not (warehouse / "ces.duckdb").exists()  # nothing was touched
+    # released with the first build: the lock file is empty and free again
+    with build_lock(warehouse):
+        pass
+
+
+def _hold_open(path: Path, seconds: float) -> subprocess.Popen:
+    """Another program (a BI tool) holding the DuckDB file open read-only for `seconds`."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print('open', flush=True); time.sleep(float(sys.argv[2]))",
+         str(path), str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "open"
+    return holder
+
+
+def test_a_program_holding_the_warehouse_file_is_waited_for_then_named(
+    tmp_path, capsys, monkeypatch
+):
+    """A BI tool holding ces.duckdb (even read-only) blocks DuckDB's write lock: the build
+    waits CES_LOCK_WAIT_SECONDS for it, then exits naming its PID and the serving copy."""
+    from orchestration.cli import main
+    from orchestration.engines.duckdb import DuckDBEngine
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh"
+    landing.mkdir()
+    warehouse.mkdir()
+    duckdb.connect(str(warehouse / "ces.duckdb")).close()
+    holder = _hold_open(warehouse / "ces.duckdb", 60)
+    try:
+        monkeypatch.setenv("CES_LOCK_WAIT_SECONDS", "0.5")
+        started = time.monotonic()
+        assert main(["build", "--landing", str(landing), "--warehouse", str(warehouse)]) == 1
+        assert time.monotonic() - started >= 0.5
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert f"ces build: {warehouse / 'ces.duckdb'} is open in another program, " in err
+    assert f"(PID {holder.pid}); waited 0.5 s (CES_LOCK_WAIT_SECONDS); close it: BI tools " in err
+    assert f"read the serving copy {warehouse / 'ces_marts.duckdb'}, which never" in err
+
+    # a holder that lets go within the wait: the build goes ahead
+    brief = _hold_open(warehouse / "ces.duckdb", 1.5)
+    started = time.monotonic()
+    DuckDBEngine(warehouse / "ces.duckdb").wait_until_writable(30)
+    assert 0.5 < time.monotonic() - started < 20
+    brief.wait()
+
+
+def test_temporary_serving_copies_of_killed_publishes_are_removed_by_the_next(tmp_path):
+    """A kill during publish left `.ces_marts.duckdb.<pid>.tmp` (21 MB) for ever: the next
+    publish removes those whose process is gone, and keeps a live publish's file."""
+    from orchestration.engines.duckdb import publish_serving_copy
+
+    warehouse, serving = tmp_path / "ces.duckdb", tmp_path / "ces_marts.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("create schema marts; create table marts.t as select 1 as x")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(gone.stdout)
+    stale = [
+        tmp_path / f".ces_marts.duckdb.{dead}.tmp",
+        tmp_path / f".ces_marts.duckdb.{dead}.tmp.wal",
+    ]
+    live = tmp_path / f".ces_marts.duckdb.{os.getppid()}.tmp"
+    for path in [*stale, live]:
+        path.write_bytes(b"x" * 1000)
+    assert publish_serving_copy(warehouse, serving) == {"t": {"rows": 1, "written": "copied whole"}}
+    assert not any(path.exists() for path in stale)
+    assert live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, "ces.duckdb", "ces_marts.duckdb"]
+    )

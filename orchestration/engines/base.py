@@ -97,6 +97,12 @@ class Engine(ABC):
         order = {schema: i for i, schema in enumerate(schemas)}
         return [f"{s}.{t}" for s, t in sorted(found, key=lambda r: (order[r[0]], r[1]))]
 
+    def wait_until_writable(self, seconds: float) -> None:
+        """Wait up to `seconds` for the warehouse to be free to write, or raise
+        WarehouseBusyError naming what holds it. A server engine takes its own locks, and
+        a reader never blocks a writer there: nothing to wait for."""
+        return None
+
     @abstractmethod
     def add_ge_datasource(self, context, name: str):
         """The Great Expectations SQL datasource that validates the warehouse by push-down."""

@@ -11,7 +11,9 @@ warehouse rewrote since (their `refreshed_at`); every other table is copied whol
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ import duckdb
 from orchestration.engines.base import Engine, Published
 from orchestration.ingest import warehouse
 from orchestration.ingest.sinks import DuckDBSink, Sink
+from orchestration.locks import WarehouseBusyError, pid_is_running
 from orchestration.settings import (
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     SERVING_FILE,
@@ -88,6 +91,29 @@ class DuckDBEngine(Engine):
             f"serving copy NOT published (a blocking check or step failed); "
             f"{self.serving_path} is left as it was"
         )
+
+    def wait_until_writable(self, seconds: float) -> None:
+        """A program holding ces.duckdb open (a BI tool, even read-only) makes DuckDB refuse
+        the build's write lock: wait for it, then name it (DuckDB says which PID)."""
+        if not self.warehouse_path.exists():
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                duckdb.connect(str(self.warehouse_path)).close()
+                return
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = re.search(r"lock is held in (.+?\(PID \d+\))", str(error))
+                    raise WarehouseBusyError(
+                        f"{self.warehouse_path} is open in another program"
+                        + (f", {holder.group(1)}" if holder else "")
+                        + f"; waited {seconds:g} s (CES_LOCK_WAIT_SECONDS); close it: BI tools "
+                        f"read the serving copy {self.serving_path}, which never blocks a build"
+                    ) from None
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def add_ge_datasource(self, context, name: str):
         return context.data_sources.add_or_update_sql(
@@ -158,6 +184,20 @@ def _update_in_place(
     return changed
 
 
+def remove_stale_temporaries(serving_path: Path) -> list[Path]:
+    """Delete the temporary serving copies (and their WAL files) that builds killed while
+    publishing left behind: `.<serving>.<pid>.tmp` whose process is gone. A publish in
+    progress (its process alive) keeps its file. Returns the files removed."""
+    removed = []
+    pattern = re.compile(rf"\.{re.escape(serving_path.name)}\.(\d+)\.tmp(\.wal)?")
+    for candidate in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
+        found = pattern.fullmatch(candidate.name)
+        if found and not pid_is_running(int(found.group(1))):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return sorted(removed)
+
+
 def publish_serving_copy(
     warehouse_path: Path,
     serving_path: Path,
@@ -170,6 +210,7 @@ def publish_serving_copy(
     new file starts as a copy of the previous serving copy, and each incremental mart
     receives only the rows the warehouse rewrote since (see `_update_in_place`); the other
     tables are copied whole. Per table: its row count and how it was written."""
+    remove_stale_temporaries(serving_path)
     temporary = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
     written: dict[str, dict] = {}
