@@ -27,6 +27,7 @@ final as (
             when 'unknown_touchpoint' then 'touchpoint ' || touchpoint_id || ' is not in seeds/touchpoints.csv'
             when 'missing_timestamp' then 'responded_at is empty'
             when 'unparseable_timestamp' then 'responded_at "' || responded_at_raw || '" is not an ISO-8601 timestamp'
+            when 'implausible_timestamp' then 'responded_at ' || responded_at_raw || ' is before {{ var("earliest_plausible_date") }} (var earliest_plausible_date): a placeholder date'
             when 'future_timestamp' then 'responded_at ' || responded_at_raw || ' is after the build started'
             when 'missing_answer' then 'answer is empty'
             when 'unknown_label' then 'answer "' || answer_raw || '" is not a label of set ' || label_set

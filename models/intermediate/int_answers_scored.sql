@@ -153,6 +153,8 @@ checked as (
             when not is_known_touchpoint then 'unknown_touchpoint'
             when nullif(trim(responded_at_raw), '') is null then 'missing_timestamp'
             when responded_at is null then 'unparseable_timestamp'
+            when responded_at < cast('{{ var("earliest_plausible_date") }}' as timestamp)
+                then 'implausible_timestamp'
             when responded_at > {{ dbt.dateadd('minute', var('future_tolerance_minutes'), clock_now_timestamp()) }}
                 then 'future_timestamp'
             when nullif(trim(answer_raw), '') is null then 'missing_answer'

@@ -1,5 +1,6 @@
--- One row per calendar day from the first to the last day with an answer or a ticket,
--- with the period starts the facts use (ISO week, month, quarter).
+-- One row per calendar day from the first to the last day with an accepted answer or a
+-- ticket, with the period starts the facts use (ISO week, month, quarter). Tickets dated
+-- before var earliest_plausible_date or in the future (placeholders) do not stretch it.
 
 with
 
@@ -14,6 +15,9 @@ bounds as (
         select response_date as d from {{ ref('fct_csat_responses') }}
         union all
         select cast(created_at as date) as d from {{ ref('int_tickets_enriched') }}
+        where
+            created_at >= cast('{{ var("earliest_plausible_date") }}' as timestamp)
+            and created_at <= {{ dbt.dateadd('minute', var('future_tolerance_minutes'), clock_now_timestamp()) }}
     ) as days
 
 ),
