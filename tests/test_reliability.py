@@ -505,6 +505,42 @@ def _bad_files(landing: Path) -> dict[str, list[str]]:
     }
 
 
+# one answer with personal data in each free-text field and identifier
+PERSONAL = {
+    "response_id": "jan.jansen@example.com",
+    "survey_id": "ces2_agree_7",
+    "customer_id": "C1",
+    "touchpoint": "checkout",
+    "channel": "jan@example.com",
+    "interaction_id": "+31 6 1234 5678",
+    "responded_at": "2026-03-01T10:00:00Z",
+    "answer": "6",
+    "comment": "IBAN NL91 ABNA 0417 1643 00 or jan at example dot com",
+    "language": "+31612345678",
+}
+
+
+def _served_personal_data(serving_path: Path) -> list[tuple[str, str, int]]:
+    """(table, column, rows) of every text column of the marts holding a piece of the
+    PERSONAL answer's personal data."""
+    pieces = ["jan.jansen", "jan@example", "1234 5678", "612345678", "ABNA", "example dot"]
+    found = []
+    with duckdb.connect(str(serving_path), read_only=True) as conn:
+        columns = conn.execute(
+            "select table_name, column_name from duckdb_columns() where schema_name = 'marts' "
+            "and data_type = 'VARCHAR'"
+        ).fetchall()
+        for table, column in columns:
+            condition = " or ".join(f'"{column}" like ?' for _ in pieces)
+            (n,) = conn.execute(
+                f'select count(*) from marts."{table}" where {condition}',
+                [f"%{piece}%" for piece in pieces],
+            ).fetchone()
+            if n:
+                found.append((table, column, n))
+    return found
+
+
 def test_a_build_with_bad_files_beside_good_ones_exits_0_and_serves_the_good_answers(
     dbt_manifest, settings, capsys, monkeypatch
 ):
@@ -518,6 +554,11 @@ def test_a_build_with_bad_files_beside_good_ones_exits_0_and_serves_the_good_ans
         f"from range(500) t(i)) to '{settings.landing_dir / 'seed.parquet'}' (format parquet)"
     )
     expected = _bad_files(settings.landing_dir)
+    # personal data in every free-text field and identifier (issue 25)
+    write(
+        settings.landing_dir / "survey_responses" / "personal.csv",
+        HEADER + "\n" + ",".join(PERSONAL[column] for column in COLUMNS) + "\n",
+    )
     build = ["build", "--quiet", "--landing", str(settings.landing_dir)]
     build += ["--warehouse", str(settings.warehouse_dir)]
     assert main(build) == 0
@@ -554,6 +595,17 @@ def test_a_build_with_bad_files_beside_good_ones_exits_0_and_serves_the_good_ans
             "from audit.audit_file_outcomes where is_fully_rejected"
         ).fetchall()
     assert statuses == dict.fromkeys(expected["quarantined"], "quarantined")
+    # the personal answer is served, with nothing of its personal data in any mart
+    leaks = _served_personal_data(settings.serving_path)
+    assert leaks == [], leaks
+    with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
+        (served,) = serving.execute(
+            "select response_id, channel, interaction_id, comment, language "
+            "from marts.fct_ces_responses where comment like 'IBAN%'"
+        ).fetchall()
+    response_id, channel, interaction_id, comment, language = served
+    assert response_id.startswith("masked-") and interaction_id.startswith("masked-")
+    assert (channel, comment, language) == ("[email]", "IBAN [iban] or [email]", "[phone]")
     # besides the mutated files whose one record is broken
     assert ("survey_responses/ddmm.csv", 3, 3, 0) in fully_rejected
 

@@ -30,18 +30,18 @@ renamed as (
 
     select
         answer_key,
-        nullif(trim(response_id), '') as response_id,
+        {{ mask_identifier("nullif(trim(response_id), '')") }} as response_id,
         nullif(trim(survey_id), '') as survey_id,
         {{ pseudonymise('customer_id') }} as customer_key,
         lower(nullif(trim(touchpoint), '')) as touchpoint_id,
-        lower(nullif(trim(channel), '')) as channel,
-        nullif(trim(interaction_id), '') as interaction_id,
+        lower({{ mask_personal_data("nullif(trim(channel), '')") }}) as channel,
+        {{ mask_identifier("nullif(trim(interaction_id), '')") }} as interaction_id,
         responded_at as responded_at_raw,
         {{ parse_timestamp_utc('responded_at') }} as responded_at,
-        answer as answer_raw,
+        {{ mask_personal_data('answer') }} as answer_raw,
         {{ parse_decimal('answer') }} as answer_numeric,
         {{ mask_personal_data('comment') }} as comment,
-        lower(nullif(trim(language), '')) as language,
+        lower({{ mask_personal_data("nullif(trim(language), '')") }}) as language,
         _source_file as source_file,
         _source_line as source_line,
         _loaded_at as loaded_at

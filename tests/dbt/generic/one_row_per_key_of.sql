@@ -14,7 +14,8 @@
     row are checked by the whole-table form (ces build --full-checks). #}
 with
 landed as (
-    select distinct nullif(trim({{ source_key }}), '') as landed_key
+    {#- as staging writes the key: an id holding personal data becomes its pseudonym -#}
+    select distinct {{ mask_identifier("nullif(trim(" ~ source_key ~ "), '')") }} as landed_key
     from {{ source_relation }}
     where _loaded_at >= {{ since }} and nullif(trim({{ source_key }}), '') is not null
 ),
