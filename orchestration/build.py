@@ -14,9 +14,14 @@ import dagster as dg
 from orchestration import coverage, steps
 from orchestration import progress as progress_lines
 from orchestration.engines import engine_for
-from orchestration.settings import Settings
+from orchestration.settings import DEV_PSEUDONYM_SALT, Settings
 
 INGEST_KEYS = ("raw_survey_responses", "raw_tickets")
+DEV_SALT_WARNING = (
+    "customer pseudonyms use the public development salt (CES_PSEUDONYM_SALT is not set): "
+    "anyone with the customer ids can recompute every customer_key. Set CES_PSEUDONYM_SALT "
+    "to a secret for real data (then run ces build --full-refresh once)"
+)
 
 
 @dataclass
@@ -260,6 +265,8 @@ def format_summary(settings: Settings, outcome: BuildOutcome) -> str:
             "elapsed per stage: "
             + ", ".join(f"{stage} {sec:.1f} s" for stage, sec in outcome.stage_seconds.items())
         )
+    if settings.pseudonym_salt == DEV_PSEUDONYM_SALT:
+        lines.append(f"  WARNING {DEV_SALT_WARNING}")
     lines += [f"  FAILED check {text}" for text in outcome.checks_failed]
     lines += [f"  WARNING check {text}" for text in outcome.checks_warned]
     lines += [

@@ -374,3 +374,22 @@ def test_a_config_error_is_printed_once_without_stack_traces_and_old_hotspots_ar
     assert main(["build", *location, "--verbose", "--quiet"]) == 1
     out, err = capsys.readouterr()
     assert "Stack Trace" in out + err
+
+
+def test_the_summary_warns_about_the_public_development_salt(tmp_path, monkeypatch):
+    """Pseudonyms salted with the public development default can be recomputed by anyone
+    with the customer ids: every build on it says so; a secret salt silences it."""
+    from orchestration.build import BuildOutcome, format_summary
+    from orchestration.settings import Settings
+
+    for name in ("CES_PSEUDONYM_SALT", "CES_DBT_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    outcome = BuildOutcome(success=True, seconds=1.0)
+    development = Settings.from_env(landing_dir=tmp_path, warehouse_dir=tmp_path / "wh")
+    assert (
+        "  WARNING customer pseudonyms use the public development salt (CES_PSEUDONYM_SALT "
+        "is not set)" in format_summary(development, outcome)
+    )
+    monkeypatch.setenv("CES_PSEUDONYM_SALT", "a-long-secret")
+    secret = Settings.from_env(landing_dir=tmp_path, warehouse_dir=tmp_path / "wh")
+    assert "development salt" not in format_summary(secret, outcome)
