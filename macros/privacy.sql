@@ -1,31 +1,31 @@
 {#-
-    Personal data never leaves staging in clear: customer ids become a salted hash
-    (customer_key) and e-mail addresses and phone numbers in free text are masked.
+    Personal data never leaves staging in clear: customer ids become pseudonyms (raw
+    `_customer_key`, an HMAC computed at load with the key bound as a parameter, never in
+    SQL: orchestration/ingest/pseudonym.py) and e-mail addresses, phone numbers and IBANs
+    in free text are masked.
 -#}
 
-{#- Changes when the pseudonym salt changes: models that pseudonymise (or read pseudonyms)
-    store it, and an incremental run recomputes every row built with another salt. -#}
+{#- Names the pseudonym key the rows were built with: models that read pseudonyms store
+    it, and an incremental run recomputes every row built with another key. -#}
 {% macro settings_fingerprint() -%}
-    md5('{{ var("pseudonym_salt") }}')
+    '{{ var("pseudonym_key_fingerprint") }}'
 {%- endmacro %}
 
-{% macro pseudonymise(expr) -%}
-    {{ return(adapter.dispatch('pseudonymise', 'ces_warehouse')(expr)) }}
+{#- sha256 of a text as 64 hex digits, on every engine. -#}
+{% macro sha256_hex(expr) -%}
+    {{ return(adapter.dispatch('sha256_hex', 'ces_warehouse')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__pseudonymise(expr) -%}
-    (case when nullif(trim({{ expr }}), '') is not null
-          then sha256('{{ var("pseudonym_salt") }}' || ':' || trim({{ expr }})) end)
+{% macro duckdb__sha256_hex(expr) -%}
+    sha256({{ expr }})
 {%- endmacro %}
 
-{% macro spark__pseudonymise(expr) -%}
-    (case when nullif(trim({{ expr }}), '') is not null
-          then sha2(concat('{{ var("pseudonym_salt") }}', ':', trim({{ expr }})), 256) end)
+{% macro spark__sha256_hex(expr) -%}
+    sha2({{ expr }}, 256)
 {%- endmacro %}
 
-{% macro default__pseudonymise(expr) -%}
-    (case when nullif(trim({{ expr }}), '') is not null
-          then encode(sha256(convert_to('{{ var("pseudonym_salt") }}' || ':' || trim({{ expr }}), 'UTF8')), 'hex') end)
+{% macro default__sha256_hex(expr) -%}
+    encode(sha256(convert_to({{ expr }}, 'UTF8')), 'hex')
 {%- endmacro %}
 
 {#- Personal data in free text: IBANs become [iban], e-mail addresses [email], phone numbers
@@ -91,13 +91,14 @@
 {%- endmacro %}
 
 {#- An identifier (response, interaction, ticket id) that holds an e-mail address or a phone
-    number written with + (an id some systems make of the customer's contact) is replaced by
-    its pseudonym, 'masked-' and the salted hash: unique as the id was, and the same in
-    every table, so joins hold; any other id is kept as sent. -#}
+    number written with + (an id some systems make of the customer's contact) is replaced
+    by 'masked-' and its sha256: unique as the id was, and the same in every table, so
+    joins and re-sends hold; any other id is kept as sent. Unkeyed (the key never enters
+    SQL): whoever already knows the exact contact can confirm it, nobody can read it. -#}
 {% macro mask_identifier(expr) -%}
     (case
         when {{ matches_personal_identifier(expr) }}
-            then 'masked-' || {{ pseudonymise(expr) }}
+            then 'masked-' || {{ sha256_hex("'ces-masked-id:' || trim(" ~ expr ~ ")") }}
         else {{ expr }}
     end)
 {%- endmacro %}

@@ -255,6 +255,12 @@ class Settings:
         os.environ["CES_WAREHOUSE_DIR"] = str(self.warehouse_dir)
         os.environ["CES_DBT_TARGET"] = self.dbt_target
         os.environ.setdefault("CES_PSEUDONYM_SALT", self.pseudonym_salt)
+        # what the dbt models know of the key: its fingerprint (ingest/pseudonym.py)
+        from orchestration.ingest import pseudonym
+
+        os.environ["CES_PSEUDONYM_KEY_FINGERPRINT"] = pseudonym.fingerprint(
+            os.environ["CES_PSEUDONYM_SALT"].encode("utf-8")
+        )
         os.environ["CES_DUCKDB_MEMORY_LIMIT"] = self.memory_limit
         pg = self.postgres
         for name, value in (

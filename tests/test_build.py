@@ -54,7 +54,11 @@ def test_definitions_load_with_every_asset_and_the_job(dbt_manifest, settings):
     }
 
 
-def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
+SECRET_KEY = "pseudonym-key-4c1d7e9b-never-in-an-artefact"
+
+
+def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys, monkeypatch):
+    monkeypatch.setenv("CES_PSEUDONYM_SALT", SECRET_KEY)
     sample = generate_sample(settings.landing_dir, responses=3000, days=45, seed=5)
     csv_files = sorted(settings.landing_dir.glob("survey_responses/responses_2*.csv"))
     assert csv_files, "the sample should include CSV files with broken lines"
@@ -86,6 +90,28 @@ def test_ces_build_end_to_end_on_sample_data(dbt_manifest, settings, capsys):
     assert -1 not in positions and positions == sorted(positions), progress
     assert "check   raw_survey_responses: dbt_source_freshness passed" in progress
     assert "checks passed" in printed and "failed: 0" in printed
+    # the pseudonym key is in no artefact: not in the warehouse files (the models' SQL
+    # DuckDB stores, the serving copy, logs, report), not in dbt's target/
+    from orchestration.ingest import pseudonym
+    from orchestration.settings import PROJECT_DIR
+
+    secret = SECRET_KEY.encode()
+    holding = [
+        path
+        for folder in (settings.warehouse_dir, PROJECT_DIR / "target")
+        for path in folder.rglob("*")
+        if path.is_file() and secret in path.read_bytes()
+    ]
+    assert holding == []
+    assert "development salt" not in printed
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        pairs = conn.execute(
+            "select r.customer_id, s.customer_key from raw.survey_responses as r "
+            "inner join staging.stg_landing__survey_responses as s "
+            "on s.source_file = r._source_file and s.source_line = r._source_line "
+            "order by r._source_file, r._source_line limit 50"
+        ).fetchall()
+    assert pairs and all(key == pseudonym.pseudonym(customer, secret) for customer, key in pairs)
     assert "effort hotspots" in printed
     stages = next(line for line in printed.splitlines() if line.startswith("elapsed per stage"))
     for stage in ("ingest", "dbt build", "quality checks", "publish serving copy", "CES report"):

@@ -456,3 +456,48 @@ def test_a_symbolic_link_out_of_the_landing_folder_is_refused_unread(conn, landi
     again = load_stream(conn, SURVEY_RESPONSES, landing)
     assert {r.status for r in again} == {"already_loaded"}
     assert conn.execute("select count(*) from audit.load_manifest").fetchone()[0] == 6
+
+
+def test_the_customer_pseudonym_is_a_keyed_hmac_computed_at_load(conn, landing, monkeypatch):
+    """raw._customer_key is HMAC-SHA256(key, trimmed customer id), computed while loading
+    with the key bound as a parameter; a new key, or raw rows from before the column,
+    re-key every raw row on the next ingest."""
+    import hashlib
+    import hmac
+
+    from orchestration.ingest import pseudonym, warehouse
+
+    monkeypatch.setenv("CES_PSEUDONYM_SALT", "k3y")
+    warehouse.ensure_schema(conn)
+    rows = [good_row(1), good_row(2).replace(",C2,", ", C2 ,"), good_row(3).replace(",C3,", ",,")]
+    load(conn, landing, write(landing / "survey_responses" / "a.csv", HEADER + "".join(rows)))
+
+    def keys() -> list[tuple]:
+        return conn.execute(
+            "select _customer_key from raw.survey_responses order by _source_line"
+        ).fetchall()
+
+    def expected(key: bytes) -> list[tuple]:
+        return [
+            (hmac.new(key, b"C1", hashlib.sha256).hexdigest(),),
+            (hmac.new(key, b"C2", hashlib.sha256).hexdigest(),),
+            (None,),
+        ]
+
+    assert keys() == expected(b"k3y")
+    assert pseudonym.pseudonym(" C2 ", b"k3y") == expected(b"k3y")[1][0]
+    # a key longer than SHA-256's block is hashed first, as HMAC says
+    long_key = b"x" * 100
+    assert pseudonym.pseudonym("C1", long_key) == hmac.new(long_key, b"C1", "sha256").hexdigest()
+
+    monkeypatch.setenv("CES_PSEUDONYM_SALT", "another key")
+    warehouse.ensure_schema(conn)
+    assert keys() == expected(b"another key")
+    assert conn.execute("select fingerprint from audit.pseudonym_key").fetchall() == [
+        (pseudonym.fingerprint(b"another key"),)
+    ]
+    # a warehouse from before keyed pseudonyms: the column is added and filled
+    conn.execute("alter table raw.survey_responses drop column _customer_key")
+    conn.execute("delete from audit.pseudonym_key")
+    warehouse.ensure_schema(conn)
+    assert keys() == expected(b"another key")

@@ -102,3 +102,40 @@ def test_the_masked_text_holds_no_at_sign_or_long_digit_run(text):
     assert "@" not in expected and "＠" not in expected
     digits = "".join(c if c.isdigit() else " " for c in expected)
     assert all(len(run) < 7 for run in digits.split())
+
+
+def test_a_new_key_rekeys_the_raw_pseudonyms_on_postgres(pg_database, monkeypatch):
+    """The PostgreSQL form of the keyed HMAC equals Python's, and a new key re-keys the
+    raw rows on the next ingest (the DuckDB form: tests/test_ingest.py)."""
+    import hashlib
+    import hmac
+
+    from orchestration.ingest import pseudonym, warehouse
+    from orchestration.settings import PostgresConnection
+
+    pg = warehouse.connect_postgres(PostgresConnection.from_env())
+    try:
+        monkeypatch.setenv("CES_PSEUDONYM_SALT", "first key")
+        warehouse.ensure_schema_postgres(pg)
+        with pg.cursor() as cursor:
+            cursor.execute(
+                "insert into raw.tickets (ticket_id, customer_id, _customer_key) "
+                "values ('T1', ' C1 ', 'stale'), ('T2', '', null), ('T3', 'Zoë', null)"
+            )
+        pg.commit()
+        monkeypatch.setenv("CES_PSEUDONYM_SALT", "second key")
+        warehouse.ensure_schema_postgres(pg)
+        with pg.cursor() as cursor:
+            cursor.execute("select ticket_id, _customer_key from raw.tickets order by 1")
+            keys = cursor.fetchall()
+            cursor.execute("select fingerprint from audit.pseudonym_key")
+            stored = cursor.fetchall()
+    finally:
+        pg.close()
+    key = b"second key"
+    assert keys == [
+        ("T1", hmac.new(key, b"C1", hashlib.sha256).hexdigest()),
+        ("T2", None),
+        ("T3", hmac.new(key, "Zoë".encode(), hashlib.sha256).hexdigest()),
+    ]
+    assert stored == [(pseudonym.fingerprint(key),)]

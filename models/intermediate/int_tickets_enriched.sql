@@ -12,7 +12,7 @@
 --
 -- Incremental: a run recomputes only the tickets staged since the last run (a new raw
 -- state) and (backfill) tickets created within vars reprocess_from / reprocess_to; every
--- ticket when var pseudonym_salt changed (settings_fingerprint). `--full-refresh` gives
+-- ticket when var pseudonym_key_fingerprint changed (settings_fingerprint). `--full-refresh` gives
 -- the same rows (tested).
 
 with

@@ -41,6 +41,7 @@ from typing import Any
 import duckdb
 
 from orchestration.engines.base import Published, ServerEngine
+from orchestration.ingest import pseudonym
 from orchestration.ingest.contract import STREAMS
 from orchestration.ingest.sinks import (
     MANIFEST_COLUMNS,
@@ -353,6 +354,35 @@ def spark_schema_ddl() -> list[str]:
     return statements
 
 
+def _check_pseudonym_key(sink: SparkSink) -> None:
+    """Raw rows on Spark are keyed at load like everywhere (ingest/pseudonym.py), but its
+    parquet raw tables cannot be updated in place: a new key, or raw rows from before keyed
+    pseudonyms, stop the ingest with what to do instead of serving mixed pseudonyms."""
+    sink.run(f"create table if not exists {PSEUDONYM_KEY_TABLE} (fingerprint string) using parquet")
+    for stream in STREAMS.values():
+        names = {row[0] for row in sink.execute(f"describe table {stream.qualified_table}")}
+        if "_customer_key" not in names:
+            sink.run(f"alter table {stream.qualified_table} add columns (_customer_key string)")
+    current = pseudonym.fingerprint()
+    stored = [row[0] for row in sink.execute(f"select fingerprint from {PSEUDONYM_KEY_TABLE}")]
+    if stored == [current]:
+        return
+    rows = sum(
+        sink.execute(f"select count(*) from {stream.qualified_table}")[0][0]
+        for stream in STREAMS.values()
+    )
+    if rows:
+        raise RuntimeError(
+            "the pseudonym key (CES_PSEUDONYM_SALT) is not the one the raw rows were keyed "
+            "with, or they predate keyed pseudonyms; Spark's raw tables cannot be rekeyed in "
+            "place: drop the raw and audit databases and build again to reload every file"
+        )
+    sink.run(f"insert overwrite table {PSEUDONYM_KEY_TABLE} values ({spark_literal(current)})")
+
+
+PSEUDONYM_KEY_TABLE = "audit.pseudonym_key"
+
+
 class SparkEngine(ServerEngine):
     name = "spark"
     connection: SparkConnection
@@ -378,6 +408,7 @@ class SparkEngine(ServerEngine):
             try:
                 for statement in spark_schema_ddl():
                     sink.run(statement)
+                _check_pseudonym_key(sink)
                 yield stage, sink
             finally:
                 sink.close()

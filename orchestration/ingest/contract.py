@@ -81,6 +81,7 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_source_line", "BIGINT"),  # line of the record in its file (header = line 1)
     ("_loaded_at", "TIMESTAMP"),  # UTC time the file was loaded
     ("_file_hash", "TEXT"),  # sha256 of the file's bytes
+    ("_customer_key", "TEXT"),  # HMAC of customer_id, computed at load (ingest/pseudonym.py)
 )
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest import pseudonym
 from orchestration.ingest.contract import SUPPORTED_EXTENSIONS, Stream, visible_files
 from orchestration.ingest.readers import CONTRACT_READERS
 from orchestration.ingest.sinks import (
@@ -507,12 +508,23 @@ def _write_staged(
     ).fetchone()[0]
     if has_stage:
         columns = [sql_identifier(c) for c in stream.columns]
+        # the customer pseudonym, its key bound as parameters (never in the SQL text)
+        customer_key, key_params = pseudonym.duckdb_sql("customer_id")
         sink.insert_select(
             conn,
             stream.qualified_table,
-            [*columns, "_extra", "_source_file", "_source_line", "_loaded_at", "_file_hash"],
-            f"select {', '.join(columns)}, _extra, ?, _line, ?, ? from _stage order by _line",
-            [result.file_path, loaded_at, result.file_hash],
+            [
+                *columns,
+                "_extra",
+                "_source_file",
+                "_source_line",
+                "_loaded_at",
+                "_file_hash",
+                "_customer_key",
+            ],
+            f"select {', '.join(columns)}, _extra, ?, _line, ?, ?, {customer_key} "
+            "from _stage order by _line",
+            [result.file_path, loaded_at, result.file_hash, *key_params],
         )
         result.rows_accepted = conn.execute("select count(*) from _stage").fetchone()[0]
     sink.insert_select(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest import pseudonym
+from orchestration.ingest.contract import STREAMS
 from orchestration.ingest.sinks import schema_ddl
 from orchestration.settings import DEFAULT_DUCKDB_MEMORY_LIMIT, PostgresConnection
 
@@ -28,9 +30,42 @@ def connect(
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and audit schemas and tables if they do not exist yet."""
+    """Create the raw and audit schemas and tables if they do not exist yet, and key the
+    raw rows' customer pseudonyms with the current key (pseudonym.py)."""
     for statement in schema_ddl():
         conn.execute(statement)
+    conn.execute("begin transaction")
+    try:
+        _rekey(
+            lambda sql, params=(): conn.execute(sql, list(params)).fetchall(),
+            "?",
+            pseudonym.duckdb_sql,
+        )
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def _rekey(query, placeholder: str, hmac_sql) -> None:
+    """Recompute raw `_customer_key` when audit.pseudonym_key names another key than the
+    current one (a new key, or raw rows from before keyed pseudonyms: the column is added
+    to them, and no key is recorded yet). The key's pads are bound parameters. `query`
+    runs one statement and returns its rows, in the caller's transaction."""
+    query(PSEUDONYM_KEY_DDL)
+    for stream in STREAMS.values():
+        query(f"alter table {stream.qualified_table} add column if not exists _customer_key text")
+    current = pseudonym.fingerprint()
+    if [tuple(row) for row in query("select fingerprint from audit.pseudonym_key")] == [(current,)]:
+        return
+    sql, params = hmac_sql("customer_id")
+    for stream in STREAMS.values():
+        query(f"update {stream.qualified_table} set _customer_key = {sql}", params)
+    query("delete from audit.pseudonym_key")
+    query(f"insert into audit.pseudonym_key values ({placeholder})", [current])
+
+
+PSEUDONYM_KEY_DDL = "create table if not exists audit.pseudonym_key (fingerprint text)"
 
 
 def connect_postgres(connection: PostgresConnection, **overrides):
@@ -46,4 +81,10 @@ def ensure_schema_postgres(pg) -> None:
     with pg.cursor() as cursor:
         for statement in schema_ddl():
             cursor.execute(statement)
+
+        def query(sql: str, params=()) -> list[tuple]:
+            cursor.execute(sql, list(params))
+            return cursor.fetchall() if cursor.description else []
+
+        _rekey(query, "%s", pseudonym.postgres_sql)
     pg.commit()

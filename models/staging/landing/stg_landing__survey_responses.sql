@@ -32,7 +32,7 @@ renamed as (
         answer_key,
         {{ mask_identifier("nullif(trim(response_id), '')") }} as response_id,
         nullif(trim(survey_id), '') as survey_id,
-        {{ pseudonymise('customer_id') }} as customer_key,
+        _customer_key as customer_key,
         lower(nullif(trim(touchpoint), '')) as touchpoint_id,
         lower({{ mask_personal_data("nullif(trim(channel), '')") }}) as channel,
         {{ mask_identifier("nullif(trim(interaction_id), '')") }} as interaction_id,

@@ -30,7 +30,7 @@ renamed as (
     select
         ticket_key,
         {{ mask_identifier("nullif(trim(ticket_id), '')") }} as ticket_id,
-        {{ pseudonymise('customer_id') }} as customer_key,
+        _customer_key as customer_key,
         lower(nullif(trim(touchpoint), '')) as touchpoint_id,
         lower({{ mask_personal_data("nullif(trim(channel), '')") }}) as channel,
         created_at as created_at_raw,
