@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from orchestration.ingest import pseudonym
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # Every step that opens the warehouse file runs in this Dagster concurrency pool; the
@@ -20,7 +22,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 WAREHOUSE_POOL = "ces_warehouse"
 
 # Development default only: production deployments set CES_PSEUDONYM_SALT to a secret.
-DEV_PSEUDONYM_SALT = "ces-dev-salt-change-me"
+DEV_PSEUDONYM_SALT = pseudonym.DEV_KEY
 
 # DuckDB's buffer limit for every process that opens the warehouse (ingest, dbt, quality
 # checks, publish). DuckDB's own default is 80 % of RAM; with this limit its joins, sorts
@@ -256,8 +258,6 @@ class Settings:
         os.environ["CES_DBT_TARGET"] = self.dbt_target
         os.environ.setdefault("CES_PSEUDONYM_SALT", self.pseudonym_salt)
         # what the dbt models know of the key: its fingerprint (ingest/pseudonym.py)
-        from orchestration.ingest import pseudonym
-
         os.environ["CES_PSEUDONYM_KEY_FINGERPRINT"] = pseudonym.fingerprint(
             os.environ["CES_PSEUDONYM_SALT"].encode("utf-8")
         )

@@ -20,9 +20,8 @@ import hashlib
 import hmac
 import os
 
-from orchestration.settings import DEV_PSEUDONYM_SALT
-
-DEV_KEY = DEV_PSEUDONYM_SALT
+# The public development default (samples and tests); every build on it warns.
+DEV_KEY = "ces-dev-salt-change-me"
 _BLOCK = 64  # SHA-256's block size
 
 
