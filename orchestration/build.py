@@ -20,7 +20,7 @@ INGEST_KEYS = ("raw_survey_responses", "raw_tickets")
 DEV_SALT_WARNING = (
     "customer pseudonyms use the public development salt (CES_PSEUDONYM_SALT is not set): "
     "anyone with the customer ids can recompute every customer_key. Set CES_PSEUDONYM_SALT "
-    "to a secret for real data (then run ces build --full-refresh once)"
+    "to a secret for real data: the next build re-keys every pseudonym"
 )
 
 
