@@ -157,9 +157,6 @@ def load_landing_file(
     started = time.perf_counter()
     relative = path.relative_to(landing_dir).as_posix()
     file_format = _file_format(path, source)
-    refused = refused_link(path, landing_dir)
-    if refused is not None:
-        return _refuse_link(sink, stream, relative, file_format, *refused, loaded, started)
     # A file already loaded under this path is only hashed (issue 21: the full scan, which
     # also checks the encoding, took 9.6 s over the 25 files of a 10 M-answer year on every
     # daily build, the hash alone 1.5 s). `loaded`: the stream's loaded hashes by path,
@@ -171,6 +168,10 @@ def load_landing_file(
             [stream.name, relative],
         )
         loaded = {relative: {row[0] for row in rows}}
+    refused = refused_link(path, landing_dir)
+    if refused is not None:
+        known = loaded.get(relative, set())
+        return _refuse_link(sink, stream, relative, file_format, *refused, known, started)
     hashes = set() if reload else loaded.get(relative, set())
     digest = file_sha256(path) if hashes else None
     if digest in hashes:
@@ -286,12 +287,12 @@ def _refuse_link(
     file_format: str,
     target: Path,
     reason: str,
-    loaded: dict[str, set[str]] | None,
+    known: set[str],
     started: float,
 ) -> FileLoadResult:
-    """Record a refused link (refused_link) as `refused_link`, without reading it. Its
-    'hash' is that of the link's target path, so it is recorded once, and again only when
-    it points elsewhere."""
+    """Record a link refused_link refuses as `refused_link`, without reading it. Its 'hash'
+    is that of the link's target path, so it is recorded once (`known`: the hashes the
+    manifest holds for this path), and again only when it points elsewhere."""
     digest = hashlib.sha256(f"symlink:{target}".encode()).hexdigest()
     result = FileLoadResult(
         stream=stream.name,
@@ -300,13 +301,7 @@ def _refuse_link(
         file_format=file_format,
         status="refused_link",
     )
-    if loaded is None:
-        rows = sink.execute(
-            "select file_hash from audit.load_manifest where stream = ? and file_path = ?",
-            [stream.name, relative],
-        )
-        loaded = {relative: {row[0] for row in rows}}
-    if digest in loaded.get(relative, set()):
+    if digest in known:
         result.status = "already_loaded"
         return result
     result.warnings.append(

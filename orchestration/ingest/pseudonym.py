@@ -9,8 +9,9 @@ with the public default salt 1,434 of 1,508 keys were re-identified by enumerati
 
 `audit.pseudonym_key` records the fingerprint of the key the raw rows were keyed with (an
 HMAC of a constant, not the key). When the key changes, or raw rows from before this
-column exist, `refresh_statements` recompute `_customer_key` on the engine, again with the
-pads bound; the dbt models see the new fingerprint (var pseudonym_key_fingerprint) and
+column exist, the next ingest recomputes `_customer_key` on the engine, again with the
+pads bound (`warehouse._rekey`; Spark refuses instead: `engines.spark._check_pseudonym_key`);
+the dbt models see the new fingerprint (var pseudonym_key_fingerprint) and
 recompute every row built with another one.
 """
 
